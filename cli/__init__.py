@@ -1,0 +1,1 @@
+"""The ``suite`` command line (Typer): core commands plus one sub-app per plugin."""

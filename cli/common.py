@@ -1,0 +1,119 @@
+"""Shared CLI plumbing: loading the suite, one-line errors, JSON or table output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from concelho.suite.db import Database
+from concelho.suite.plugins import PluginError, PluginRegistry
+from concelho.suite.settings import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one clear line on stderr and exit non-zero (never a traceback)."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@dataclass
+class Suite:
+    settings: Settings
+    registry: PluginRegistry
+
+
+_loaded: Suite | None = None
+
+
+def load_suite() -> Suite:
+    """Settings and plugin registry for this CLI run (errors become one line)."""
+    global _loaded
+    if _loaded is None:
+        try:
+            settings = load_settings()
+            registry = PluginRegistry.from_settings(settings)
+            registry.load_models()
+        except (SettingsError, PluginError) as exc:
+            fail(str(exc), 2)
+        _loaded = Suite(settings, registry)
+    return _loaded
+
+
+def reset_loaded() -> None:
+    global _loaded
+    _loaded = None
+
+
+def require_database(settings: Settings) -> None:
+    if settings.is_sqlite:
+        from sqlalchemy.engine import make_url
+
+        path = make_url(settings.database_url).database
+        if path and path != ":memory:" and not Path(path).exists():
+            fail(f"database not found at {path}: run `suite init` (or `suite db upgrade`) first")
+
+
+def run_db(fn: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``fn(session)`` against the configured database; DB errors become one line."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    suite = load_suite()
+    require_database(suite.settings)
+
+    async def main() -> T:
+        database = Database(suite.settings.database_url)
+        try:
+            async with database.sessionmaker() as session:
+                return await fn(session)
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(main())
+    except (OperationalError, ProgrammingError) as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+        if "no such table" in reason or "does not exist" in reason:
+            fail(f"database is not initialised ({reason}): run `suite db upgrade`")
+        fail(f"database error: {reason}")
+
+
+def emit(
+    data: Any,
+    as_json: bool,
+    message: str | None = None,
+    *,
+    columns: list[str] | None = None,
+    title: str | None = None,
+) -> None:
+    """Print ``data`` as JSON (for scripts) or as a message / table (for people)."""
+    if as_json:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str, indent=2) + "\n")
+        return
+    if columns is not None and isinstance(data, list):
+        table = Table(title=title)
+        for col in columns:
+            table.add_column(col)
+        for row in data:
+            table.add_row(*[_cell(row.get(c)) for c in columns])
+        console.print(table)
+        return
+    console.print(message if message is not None else data, highlight=False)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return "" if value is None else str(value)

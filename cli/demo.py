@@ -1,0 +1,50 @@
+"""``suite demo load``: a fictional municipality (Vila Serena) for trying the suite."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .common import emit, load_suite, run_db
+
+app = typer.Typer(help="Demo content.", no_args_is_help=True)
+
+DEMO_PASSWORD = "demo-password-2026"
+
+
+@app.command()
+def load(
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Load the demo municipality: departments, staff (password `demo-password-2026`) and each plugin's demo."""
+    from sqlalchemy import update
+
+    from concelho.suite.imports import import_departments, import_users
+    from concelho.suite.models import User
+    from concelho.suite.paths import SUITE_DIR
+    from concelho.suite.auth.passwords import hash_password
+
+    suite = load_suite()
+    demo_dir = SUITE_DIR / "demo"
+
+    async def op(session):  # type: ignore[no-untyped-def]
+        counts: dict[str, int] = {}
+        deps = await import_departments(session, demo_dir / "departments.csv")
+        counts["departments"] = deps.created
+        users = await import_users(session, demo_dir / "users.csv")
+        counts["users"] = users.created
+        if users.created:
+            await session.execute(
+                update(User).where(User.password_hash == "").values(password_hash=hash_password(DEMO_PASSWORD))
+            )
+            await session.commit()
+        for plugin in suite.registry:
+            created = await plugin.load_demo(session)
+            if created:
+                counts[plugin.name] = created
+        await session.commit()
+        return counts
+
+    counts = run_db(op)
+    emit(counts, json_output, "demo loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()) if counts else "demo already loaded")

@@ -1,0 +1,88 @@
+"""The alerts plugin object."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from markupsafe import Markup
+
+from concelho.suite.plugins import NavItem, Plugin
+
+
+class AlertsPlugin(Plugin):
+    name = "alerts"
+    label = "Alert banner"
+    version = "0.1.0"
+    permissions = {"alerts.manage": "Raise and clear the portal alert banner"}
+
+    #: Active alerts are cached per worker for this many seconds (and dropped on ``alerts.changed``).
+    cache_seconds = 15.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cache: tuple[float, list[Any]] | None = None
+
+    def route_handlers(self) -> list[Any]:
+        from .controllers import AlertsController
+
+        return [AlertsController]
+
+    def nav_items(self) -> list[NavItem]:
+        return [NavItem("Alerts", "/intranet/alerts/", area="intranet", permission="alerts.manage", order=90)]
+
+    def template_hooks(self) -> dict[str, Any]:
+        return {"portal_top": self.render_banner, "head": self.render_stylesheet}
+
+    def listeners(self) -> dict[str, list[Any]]:
+        return {"alerts.changed": [self.invalidate]}
+
+    def cli(self):  # type: ignore[no-untyped-def]
+        from .cli import app
+
+        return app
+
+    async def load_demo(self, session: Any) -> int:
+        from sqlalchemy import func, select
+
+        from .models import Alert
+        from .services import AlertInput, raise_alert
+
+        if (await session.execute(select(func.count()).select_from(Alert))).scalar_one():
+            return 0
+        await raise_alert(
+            session,
+            AlertInput(
+                "Aviso amarelo de agitação marítima até domingo: evite a zona do paredão.",
+                "warning",
+                "Yellow warning for rough seas until Sunday: keep away from the sea wall.",
+            ),
+            "demo",
+        )
+        return 1
+
+    def invalidate(self, **_: Any) -> None:
+        self._cache = None
+
+    async def current_alerts(self, database: Any) -> list[Any]:
+        now = time.monotonic()
+        if self._cache is None or now - self._cache[0] > self.cache_seconds:
+            from .services import active_alerts
+
+            async with database.sessionmaker() as session:
+                alerts = await active_alerts(session)
+            self._cache = (now, alerts)
+        return self._cache[1]
+
+    def render_stylesheet(self, request: Any) -> Markup:
+        return Markup('<link rel="stylesheet" href="/static/alerts/alerts.css">')
+
+    async def render_banner(self, request: Any) -> Markup:
+        state = request.app.state.suite
+        alerts = await self.current_alerts(state.database)
+        if not alerts:
+            return Markup("")
+        from concelho.suite.render import base_context
+
+        tmpl = state.templates.get_template("alerts/banner.html")
+        return Markup(await tmpl.render_async({**base_context(request), "alerts": alerts}))

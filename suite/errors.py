@@ -1,0 +1,68 @@
+"""Friendly error pages (HTML) and JSON errors for API paths; never a traceback in production."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.response import Redirect
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from .render import render_sync
+
+log = logging.getLogger("suite.errors")
+
+TITLES = {
+    400: "Bad request",
+    401: "Sign in required",
+    403: "Access denied",
+    404: "Page not found",
+    405: "Method not allowed",
+    413: "File too large",
+    429: "Too many requests",
+    500: "Something went wrong",
+}
+
+
+def _wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith(("/api/", "/open311/")) or (
+        "application/json" in request.headers.get("accept", "") and "text/html" not in request.headers.get("accept", "")
+    )
+
+
+def _error_page(request: Request, status: int, detail: str) -> Response:
+    if _wants_json(request):
+        return Response({"status_code": status, "detail": detail}, status_code=status, media_type=MediaType.JSON)
+    try:
+        return render_sync(
+            request,
+            "core/error.html",
+            {"status": status, "title": TITLES.get(status, "Error"), "detail": detail},
+            status,
+        )
+    except Exception:  # the error page itself must never fail
+        log.exception("error page failed")
+        return Response(f"{status} {TITLES.get(status, 'Error')}", status_code=status, media_type=MediaType.TEXT)
+
+
+def http_exception_handler(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    if isinstance(exc, NotAuthorizedException) and request.method == "GET" and not _wants_json(request):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return Redirect(f"/login?next={quote(target)}", status_code=303)
+    detail = exc.detail if status < 500 else TITLES[500]
+    if status == 403 and detail == "CSRF token verification failed":
+        detail = "Your form expired or was sent from another site. Reload the page and try again."
+    headers = getattr(exc, "headers", None) or {}
+    response = _error_page(request, status, detail)
+    for key, value in headers.items():
+        response.headers[key] = value
+    return response
+
+
+def internal_error_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _error_page(request, HTTP_500_INTERNAL_SERVER_ERROR, TITLES[500])

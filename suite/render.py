@@ -1,0 +1,126 @@
+"""One render helper: the full page normally, only a block for HTMX requests.
+
+A request made by ``hx-get``/``hx-post`` (not boosted, not a history restore) gets the
+named block (``content`` by default); everything else gets the whole page.  Every
+response says ``Vary: HX-Request`` so caches never mix the two.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response
+from litestar.datastructures import Cookie
+from litestar.enums import MediaType
+
+from .i18n import HTML_LANG, LANG_COOKIE, LANGUAGE_NAMES, negotiate, translations
+from .settings import LANGUAGES
+
+
+def is_fragment_request(request: Request) -> bool:
+    headers = request.headers
+    return (
+        headers.get("hx-request") == "true"
+        and headers.get("hx-boosted") != "true"
+        and headers.get("hx-history-restore-request") != "true"
+    )
+
+
+def request_language(request: Request) -> str:
+    cached = request.scope.get("state", {}).get("lang")
+    if cached:
+        return cached
+    state = request.app.state.suite
+    lang = negotiate(
+        request.query_params.get("lang"),
+        request.cookies.get(LANG_COOKIE),
+        request.headers.get("accept-language"),
+        state.settings.default_language,
+    )
+    request.scope.setdefault("state", {})["lang"] = lang
+    return lang
+
+
+def base_context(request: Request) -> dict[str, Any]:
+    """What every template can use: user, language, gettext, csrf token, navigation, slots."""
+    from litestar.utils.scope.state import ScopeState
+
+    state = request.app.state.suite
+    lang = request_language(request)
+    trans = translations(lang)
+    user = request.scope.get("user")
+    csrf = ScopeState.from_scope(request.scope).csrf_token
+    return {
+        "request": request,
+        "user": user,
+        "lang": lang,
+        "html_lang": HTML_LANG[lang],
+        "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+        "gettext": trans.gettext,
+        "ngettext": trans.ngettext,
+        "_": trans.gettext,
+        "csrf_token": csrf if isinstance(csrf, str) else "",
+        "site_name": state.settings.site_name,
+        "nav": lambda area: [
+            item for item in state.registry.nav_items(area) if not item.permission or (user and user.has(item.permission))
+        ],
+        "slot": lambda name: state.render_slot(name, request),
+        "url_for": request.app.route_reverse,
+        "static": lambda path: f"/static/{path}",
+        "current_path": request.url.path,
+    }
+
+
+async def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    block: str = "content",
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response[str]:
+    """Render ``template`` (or only ``block`` for an HTMX fragment request) as an HTML response."""
+    env = request.app.state.suite.templates
+    ctx = base_context(request)
+    if context:
+        ctx.update(context)
+    tmpl = env.get_template(template)
+    if is_fragment_request(request) and block in tmpl.blocks:
+        html = "".join([part async for part in tmpl.blocks[block](tmpl.new_context(ctx))])
+    else:
+        html = await tmpl.render_async(ctx)
+    return html_response(request, html, status_code, headers)
+
+
+def render_sync(request: Request, template: str, context: dict[str, Any], status_code: int) -> Response[str]:
+    """Synchronous rendering for exception handlers (page slots stay empty)."""
+    env = request.app.state.suite.error_templates
+    ctx = base_context(request)
+    ctx["slot"] = lambda name: ""
+    ctx.update(context)
+    tmpl = env.get_template(template)
+    if is_fragment_request(request) and "content" in tmpl.blocks:
+        html = "".join(tmpl.blocks["content"](tmpl.new_context(ctx)))
+    else:
+        html = tmpl.render(ctx)
+    return html_response(request, html, status_code, None)
+
+
+def html_response(
+    request: Request, html: str, status_code: int, headers: dict[str, str] | None
+) -> Response[str]:
+    response_headers = {"Vary": "HX-Request, Accept-Language, Cookie"}
+    if headers:
+        response_headers.update(headers)
+    cookies = []
+    query_lang = request.query_params.get("lang")
+    if query_lang in LANGUAGES and query_lang != request.cookies.get(LANG_COOKIE):
+        cookies.append(Cookie(key=LANG_COOKIE, value=query_lang, max_age=365 * 86400, samesite="lax", path="/"))
+    return Response(
+        content=html,
+        status_code=status_code,
+        media_type=MediaType.HTML,
+        headers=response_headers,
+        cookies=cookies,
+    )

@@ -1,0 +1,94 @@
+"""The suite's per-app state: settings, database, plugins, templates, events, storage, search."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import Environment
+from litestar import Request
+from markupsafe import Markup
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .auth.throttle import LoginThrottle
+from .db import Database
+from .events import EventBus
+from .plugins import PluginRegistry
+from .settings import Settings
+from .storage import LocalStorage
+from .stores import DatabaseStore
+
+if TYPE_CHECKING:
+    from concelho.search.backends import SearchBackend
+
+log = logging.getLogger("suite")
+
+
+@dataclass
+class SuiteState:
+    settings: Settings
+    database: Database
+    registry: PluginRegistry
+    templates: Environment
+    error_templates: Environment
+    events: EventBus
+    storage: LocalStorage
+    search: SearchBackend
+    throttle: LoginThrottle
+
+    @classmethod
+    def build(
+        cls, settings: Settings, registry: PluginRegistry, templates: Environment, error_templates: Environment
+    ) -> SuiteState:
+        from concelho.search.backends import backend_for
+
+        database = Database(settings.database_url)
+        events = EventBus()
+        for name, funcs in registry.listeners().items():
+            for func in funcs:
+                events.on(name, func)
+        throttle = LoginThrottle(
+            DatabaseStore(database, "throttle.account"),
+            DatabaseStore(database, "throttle.ip"),
+            settings.login_max_failures_account,
+            settings.login_max_failures_ip,
+            settings.login_window_seconds,
+        )
+        return cls(
+            settings=settings,
+            database=database,
+            registry=registry,
+            templates=templates,
+            error_templates=error_templates,
+            events=events,
+            storage=LocalStorage(settings.storage_dir),
+            search=backend_for(settings),
+            throttle=throttle,
+        )
+
+    async def render_slot(self, name: str, request: Request) -> Markup:
+        """HTML that plugins contribute to a page slot; a failing renderer is logged and skipped."""
+        parts: list[str] = []
+        for renderer in self.registry.hooks().get(name, []):
+            try:
+                html = renderer(request)
+                if inspect.isawaitable(html):
+                    html = await html
+                parts.append(str(html))
+            except Exception:
+                log.exception("slot %s renderer %r failed", name, renderer)
+        return Markup("".join(parts))
+
+
+async def provide_db(request: Request) -> AsyncIterator[AsyncSession]:
+    """Request-scoped session; handlers and services commit explicitly."""
+    async with request.app.state.suite.database.sessionmaker() as session:
+        yield session
+
+
+def client_ip(request: Request[Any, Any, Any]) -> str:
+    client = request.client
+    return client.host if client else "unknown"
