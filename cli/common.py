@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
-
 from concelho.suite.db import Database
 from concelho.suite.plugins import PluginError, PluginRegistry
 from concelho.suite.settings import Settings, SettingsError, load_settings
+from rich.console import Console
+from rich.table import Table
 
 T = TypeVar("T")
 console = Console()

@@ -13,7 +13,6 @@ app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 
 def _guard(fn, *args):  # type: ignore[no-untyped-def]
     from alembic.util.exc import CommandError
-
     from concelho.suite.migrate import MigrationError
 
     try:
@@ -30,7 +29,9 @@ def _guard(fn, *args):  # type: ignore[no-untyped-def]
 
 
 @app.command()
-def upgrade(target: Annotated[str, typer.Argument(help="Revision, branch@head or 'heads'")] = "heads") -> None:
+def upgrade(
+    target: Annotated[str, typer.Argument(help="Revision, branch@head or 'heads'")] = "heads",
+) -> None:
     """Apply migrations (all branches by default)."""
     from concelho.suite import migrate
 
@@ -40,7 +41,9 @@ def upgrade(target: Annotated[str, typer.Argument(help="Revision, branch@head or
 
 
 @app.command()
-def downgrade(target: Annotated[str, typer.Argument(help="Revision, e.g. 'alerts@base' or 'core@-1'")]) -> None:
+def downgrade(
+    target: Annotated[str, typer.Argument(help="Revision, e.g. 'alerts@base' or 'core@-1'")],
+) -> None:
     """Revert migrations down to ``target``."""
     from concelho.suite import migrate
 

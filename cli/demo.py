@@ -10,20 +10,22 @@ from .common import emit, load_suite, run_db
 
 app = typer.Typer(help="Demo content.", no_args_is_help=True)
 
-DEMO_PASSWORD = "demo-password-2026"
+DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - documented demo login
 
 
 @app.command()
 def load(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
-    """Load the demo municipality: departments, staff (password `demo-password-2026`) and each plugin's demo."""
-    from sqlalchemy import update
+    """Load the demo municipality: departments, staff and each plugin's demo content.
 
+    Demo staff sign in with the password ``demo-password-2026``.
+    """
+    from concelho.suite.auth.passwords import hash_password
     from concelho.suite.imports import import_departments, import_users
     from concelho.suite.models import User
     from concelho.suite.paths import SUITE_DIR
-    from concelho.suite.auth.passwords import hash_password
+    from sqlalchemy import update
 
     suite = load_suite()
     demo_dir = SUITE_DIR / "demo"
@@ -36,7 +38,9 @@ def load(
         counts["users"] = users.created
         if users.created:
             await session.execute(
-                update(User).where(User.password_hash == "").values(password_hash=hash_password(DEMO_PASSWORD))
+                update(User)
+                .where(User.password_hash == "")
+                .values(password_hash=hash_password(DEMO_PASSWORD))
             )
             await session.commit()
         for plugin in suite.registry:
@@ -47,4 +51,10 @@ def load(
         return counts
 
     counts = run_db(op)
-    emit(counts, json_output, "demo loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()) if counts else "demo already loaded")
+    emit(
+        counts,
+        json_output,
+        "demo loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items())
+        if counts
+        else "demo already loaded",
+    )

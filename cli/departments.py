@@ -29,7 +29,9 @@ def list_(json_output: Annotated[bool, typer.Option("--json", help="Print JSON")
     if json_output:
         emit(rows, True)
     else:
-        emit(None, False, "\n".join("  " * r["depth"] + f"{r['code']}  {r['name']}" for r in rows) or "(none)")
+        emit(
+            None, False, "\n".join("  " * r["depth"] + f"{r['code']}  {r['name']}" for r in rows) or "(none)"
+        )
 
 
 @app.command("import")
@@ -58,5 +60,6 @@ def import_(
     emit(
         {"ok": True, **result.as_dict()},
         json_output,
-        f"{'dry run: ' if dry_run else ''}{result.created} created, {result.updated} updated, {result.unchanged} unchanged",
+        f"{'dry run: ' if dry_run else ''}{result.created} created, {result.updated} updated, "
+        f"{result.unchanged} unchanged",
     )

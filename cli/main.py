@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from concelho.suite import __version__
 
 from .common import emit, fail, load_suite, reset_loaded, run_db
 from .db import app as db_app
-from .departments import app as departments_app
 from .demo import app as demo_app
+from .departments import app as departments_app
 from .users import app as users_app
 
 app = typer.Typer(
@@ -37,7 +36,8 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="TOML settings file (default ./suite.toml if present)")
+        Path | None,
+        typer.Option("--config", "-c", help="TOML settings file (default ./suite.toml if present)"),
     ] = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
 ) -> None:
@@ -81,13 +81,14 @@ def init(
         fail(f"database migration failed: {str(exc).splitlines()[0]}")
 
     async def roles_and_admin(session):  # type: ignore[no-untyped-def]
-        from sqlalchemy import select
-
         from concelho.suite.models import User
+        from sqlalchemy import select
 
         await ensure_default_roles(session, list(suite.registry.permissions()))
         await session.flush()
-        has_admin = (await session.execute(select(User.id).where(User.is_superuser.is_(True)).limit(1))).first()
+        has_admin = (
+            await session.execute(select(User.id).where(User.is_superuser.is_(True)).limit(1))
+        ).first()
         if has_admin:
             await session.commit()
             return None
@@ -102,13 +103,20 @@ def init(
             if not sys.stdin.isatty():
                 fail("no administrator yet: pass --admin-email and --admin-password (no terminal to prompt)")
             email = email or typer.prompt("Administrator e-mail")
-            password = password or typer.prompt("Administrator password", hide_input=True, confirmation_prompt=True)
+            password = password or typer.prompt(
+                "Administrator password", hide_input=True, confirmation_prompt=True
+            )
 
         async def make_admin(session):  # type: ignore[no-untyped-def]
             await ensure_default_roles(session, list(suite.registry.permissions()))
             await session.flush()
             user = await create_user(
-                session, username=admin_username, email=email, password=password, name="Administrator", kind="admin"
+                session,
+                username=admin_username,
+                email=email,
+                password=password,
+                name="Administrator",
+                kind="admin",
             )
             await session.commit()
             return user.username
@@ -126,7 +134,11 @@ def init(
         },
         json_output,
         f"ready: data in {settings.data_dir}"
-        + (f", administrator {admin_created!r} created" if admin_created else ", administrator already present"),
+        + (
+            f", administrator {admin_created!r} created"
+            if admin_created
+            else ", administrator already present"
+        ),
     )
 
 
@@ -139,7 +151,6 @@ def serve(
 ) -> None:
     """Run the web server (uvicorn)."""
     import uvicorn
-
     from concelho.suite.app import create_app
     from concelho.suite.plugins import PluginError
     from concelho.suite.settings import SettingsError
@@ -175,7 +186,9 @@ def check(json_output: Annotated[bool, typer.Option("--json", help="Print JSON")
     results: dict[str, str] = {}
     try:
         missing = migrate.pending(suite.settings, suite.registry)
-        results["database"] = "ok" if not missing else f"needs `suite db upgrade` (missing {', '.join(missing)})"
+        results["database"] = (
+            "ok" if not missing else f"needs `suite db upgrade` (missing {', '.join(missing)})"
+        )
     except Exception as exc:
         results["database"] = f"error: {str(exc).splitlines()[0]}"
     try:
@@ -189,7 +202,7 @@ def check(json_output: Annotated[bool, typer.Option("--json", help="Print JSON")
     except Exception as exc:
         results["search"] = f"error: {exc}"
     if not suite.settings.secret_key:
-        results["secret_key"] = "missing: run `suite init`"
+        results["secret_key"] = "missing: run `suite init`"  # noqa: S105
     ok = all(v == "ok" for v in results.values())
     if json_output:
         emit({"ok": ok, "settings": suite.settings.masked(), "checks": results}, True)
@@ -213,9 +226,8 @@ def check(json_output: Annotated[bool, typer.Option("--json", help="Print JSON")
 @plugins_app.command("list")
 def plugins_list(json_output: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
     """Name, version, state and routes of every installed plugin."""
-    from litestar.routes import HTTPRoute
-
     from concelho.suite.app import create_app
+    from litestar.routes import HTTPRoute
 
     suite = load_suite()
     routes: dict[str, list[str]] = {}
@@ -225,7 +237,9 @@ def plugins_list(json_output: Annotated[bool, typer.Option("--json", help="Print
             if isinstance(route, HTTPRoute):
                 for handler in route.route_handlers:
                     owner = (handler.name or "").split(":", 1)[0]
-                    routes.setdefault(owner, []).append(f"{'/'.join(sorted(handler.http_methods))} {route.path}")
+                    routes.setdefault(owner, []).append(
+                        f"{'/'.join(sorted(handler.http_methods))} {route.path}"
+                    )
     rows = [
         {
             "name": info.name,

@@ -35,7 +35,9 @@ def _run_user_op(fn):  # type: ignore[no-untyped-def]
 def create(
     username: Annotated[str, typer.Argument(help="Login name (lowercase)")],
     email: Annotated[str, typer.Option("--email", "-e", help="E-mail address")],
-    password: Annotated[str | None, typer.Option("--password", "-p", help="Password (prompted when omitted)")] = None,
+    password: Annotated[
+        str | None, typer.Option("--password", "-p", help="Password (prompted when omitted)")
+    ] = None,
     name: Annotated[str, typer.Option("--name", "-n", help="Full name")] = "",
     role: Annotated[list[str] | None, typer.Option("--role", "-r", help="Role (repeatable)")] = None,
     kind: Annotated[str, typer.Option(help="employee, staff or admin")] = "employee",
@@ -58,11 +60,12 @@ def create(
 
 
 @app.command("list")
-def list_(json_output: JsonOpt = False, inactive: Annotated[bool, typer.Option(help="Include disabled")] = True) -> None:
+def list_(
+    json_output: JsonOpt = False, inactive: Annotated[bool, typer.Option(help="Include disabled")] = True
+) -> None:
     """List users with their roles."""
-    from sqlalchemy import select
-
     from concelho.suite.models import Department, Role, User, UserRole
+    from sqlalchemy import select
 
     async def op(session):  # type: ignore[no-untyped-def]
         users = (await session.execute(select(User).order_by(User.username))).scalars().all()
@@ -87,7 +90,12 @@ def list_(json_output: JsonOpt = False, inactive: Annotated[bool, typer.Option(h
         ]
 
     rows = run_db(op)
-    emit(rows, json_output, columns=["username", "name", "email", "kind", "active", "department", "roles"], title="Users")
+    emit(
+        rows,
+        json_output,
+        columns=["username", "name", "email", "kind", "active", "department", "roles"],
+        title="Users",
+    )
 
 
 @app.command()
@@ -111,7 +119,9 @@ def enable(username: str, json_output: JsonOpt = False) -> None:
 @app.command("set-password")
 def set_password_(
     username: str,
-    password: Annotated[str | None, typer.Option("--password", "-p", help="New password (prompted when omitted)")] = None,
+    password: Annotated[
+        str | None, typer.Option("--password", "-p", help="New password (prompted when omitted)")
+    ] = None,
 ) -> None:
     """Set a user's password (signs them out everywhere)."""
     from concelho.suite.users import set_password
@@ -125,19 +135,30 @@ def set_password_(
 @app.command("set-roles")
 def set_roles_(
     username: str,
-    role: Annotated[list[str], typer.Option("--role", "-r", help="Role (repeatable); replaces the current ones")],
+    role: Annotated[
+        list[str], typer.Option("--role", "-r", help="Role (repeatable); replaces the current ones")
+    ],
     json_output: JsonOpt = False,
 ) -> None:
     """Replace a user's roles (their sessions are rotated)."""
     from concelho.suite.users import set_roles
 
     _run_user_op(lambda s: set_roles(s, username, role))
-    emit({"username": username, "roles": sorted(set(role))}, json_output, f"roles of {username}: {', '.join(sorted(set(role)))}")
+    emit(
+        {"username": username, "roles": sorted(set(role))},
+        json_output,
+        f"roles of {username}: {', '.join(sorted(set(role)))}",
+    )
 
 
 @app.command("import")
 def import_(
-    path: Annotated[Path, typer.Argument(help="CSV file: username,email[,name,employee_number,department,job_title,phone,kind,roles]")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV file: username,email[,name,employee_number,department,job_title,phone,kind,roles]"
+        ),
+    ],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report, change nothing")] = False,
     deactivate_missing: Annotated[
         bool, typer.Option("--deactivate-missing", help="Full sync: disable users absent from the file")
@@ -145,9 +166,8 @@ def import_(
     json_output: JsonOpt = False,
 ) -> None:
     """Create or update users from CSV; all rows are validated first and nothing changes on any error."""
-    from rich.progress import Progress
-
     from concelho.suite.imports import ImportError_, import_users
+    from rich.progress import Progress
 
     load_suite()
     with Progress(transient=True, disable=json_output) as progress:
@@ -155,7 +175,10 @@ def import_(
 
         async def op(session):  # type: ignore[no-untyped-def]
             return await import_users(
-                session, path, dry_run=dry_run, deactivate_missing=deactivate_missing,
+                session,
+                path,
+                dry_run=dry_run,
+                deactivate_missing=deactivate_missing,
                 progress=lambda n: progress.update(task, completed=n),
             )
 

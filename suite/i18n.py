@@ -8,7 +8,8 @@ the ``.po`` sources.
 from __future__ import annotations
 
 import io
-from functools import lru_cache
+from collections.abc import Callable
+from functools import cache
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -22,7 +23,7 @@ HTML_LANG = {"pt": "pt-PT", "en": "en"}
 LANG_COOKIE = "suite_lang"
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(lang: str) -> NullTranslations:
     po_path = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
     if not po_path.is_file():
@@ -33,6 +34,22 @@ def translations(lang: str) -> NullTranslations:
     write_mo(buf, catalog)
     buf.seek(0)
     return Translations(fp=buf)
+
+
+@cache
+def template_gettext(lang: str) -> tuple[Callable[..., str], Callable[..., str]]:
+    """``_("Hello, %(name)s", name=x)`` and ``ngettext`` for templates (autoescape escapes the result)."""
+    trans = translations(lang)
+
+    def gettext(message: str, /, **variables: object) -> str:
+        text = trans.gettext(message)
+        return text % variables if variables else text
+
+    def ngettext(singular: str, plural: str, n: int, /, **variables: object) -> str:
+        text = trans.ngettext(singular, plural, n)
+        return text % {"num": n, **variables}
+
+    return gettext, ngettext
 
 
 def negotiate(query_lang: str | None, cookie_lang: str | None, accept: str | None, default: str) -> str:

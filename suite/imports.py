@@ -22,7 +22,17 @@ from .models import Department, Role, User, UserRole
 from .users import EMAIL_RE, USER_KINDS, USERNAME_RE, Actor
 
 DEPARTMENT_COLUMNS = ("code", "name", "parent_code", "email", "phone", "sort_order")
-USER_COLUMNS = ("username", "email", "name", "employee_number", "department", "job_title", "phone", "kind", "roles")
+USER_COLUMNS = (
+    "username",
+    "email",
+    "name",
+    "employee_number",
+    "department",
+    "job_title",
+    "phone",
+    "kind",
+    "roles",
+)
 
 
 class ImportError_(ValueError):
@@ -30,7 +40,9 @@ class ImportError_(ValueError):
 
     def __init__(self, errors: list[str]) -> None:
         self.errors = errors
-        super().__init__(f"{len(errors)} error(s): " + "; ".join(errors[:5]) + (" …" if len(errors) > 5 else ""))
+        super().__init__(
+            f"{len(errors)} error(s): " + "; ".join(errors[:5]) + (" …" if len(errors) > 5 else "")
+        )
 
 
 @dataclass
@@ -52,7 +64,9 @@ class ImportResult:
         }
 
 
-def read_csv(path: Path, required: tuple[str, ...], known: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+def read_csv(
+    path: Path, required: tuple[str, ...], known: tuple[str, ...]
+) -> list[tuple[int, dict[str, str]]]:
     """Rows as (line number, values); the header must name the required columns."""
     try:
         raw = path.read_bytes()
@@ -88,7 +102,11 @@ def read_csv(path: Path, required: tuple[str, ...], known: tuple[str, ...]) -> l
 
 
 async def import_departments(
-    session: AsyncSession, path: Path, *, dry_run: bool = False, actor: Actor | None = None,
+    session: AsyncSession,
+    path: Path,
+    *,
+    dry_run: bool = False,
+    actor: Actor | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     rows = read_csv(path, ("code", "name"), DEPARTMENT_COLUMNS)
@@ -161,7 +179,9 @@ async def import_departments(
             "parent_id": ids.get(r.get("parent_code", "")) if r.get("parent_code") else None,
         }
         if dep is None:
-            await session.execute(update(Department).where(Department.code == r["code"]).values(parent_id=values["parent_id"]))
+            await session.execute(
+                update(Department).where(Department.code == r["code"]).values(parent_id=values["parent_id"])
+            )
         elif any(getattr(dep, k) != v for k, v in values.items()):
             await session.execute(update(Department).where(Department.id == dep.id).values(**values))
             result.updated += 1
@@ -169,7 +189,9 @@ async def import_departments(
             result.unchanged += 1
         if progress:
             progress(index)
-    await record(session, "departments.imported", actor=(actor or Actor()).name, target=str(path), **result.as_dict())
+    await record(
+        session, "departments.imported", actor=(actor or Actor()).name, target=str(path), **result.as_dict()
+    )
     if dry_run:
         await session.rollback()
     else:
@@ -211,7 +233,9 @@ async def import_users(
         email = row["email"]
         number = row.get("employee_number") or None
         kind = row.get("kind") or "employee"
-        role_names = [r.strip() for r in (row.get("roles") or "employee").replace(",", ";").split(";") if r.strip()]
+        role_names = [
+            r.strip() for r in (row.get("roles") or "employee").replace(",", ";").split(";") if r.strip()
+        ]
         if not USERNAME_RE.match(username):
             errors.append(f"line {line}: invalid username {row['username']!r}")
         if not EMAIL_RE.match(email):
@@ -262,7 +286,9 @@ async def import_users(
     ids = {
         u: i
         for u, i in (
-            await session.execute(select(User.username, User.id).where(User.username.in_([v["username"] for v, _ in new])))
+            await session.execute(
+                select(User.username, User.id).where(User.username.in_([v["username"] for v, _ in new]))
+            )
         ).all()
     }
     links = [{"user_id": ids[v["username"]], "role_id": roles[r]} for v, names in new for r in names]
@@ -273,12 +299,18 @@ async def import_users(
         if target is not None:
             changed = {k: v for k, v in values.items() if getattr(target, k) != v}
             current_roles = set(
-                (await session.execute(select(Role.name).join(UserRole).where(UserRole.user_id == target.id))).scalars()
+                (
+                    await session.execute(
+                        select(Role.name).join(UserRole).where(UserRole.user_id == target.id)
+                    )
+                ).scalars()
             )
             reactivate = not target.is_active
             if changed or reactivate or current_roles != set(role_names):
                 if changed or reactivate:
-                    await session.execute(update(User).where(User.id == target.id).values(**changed, is_active=True))
+                    await session.execute(
+                        update(User).where(User.id == target.id).values(**changed, is_active=True)
+                    )
                 if current_roles != set(role_names):
                     from sqlalchemy import delete
 
@@ -304,7 +336,12 @@ async def import_users(
                 result.details.append(user.username)
     total = (await session.execute(select(func.count()).select_from(User))).scalar_one()
     await record(
-        session, "users.imported", actor=(actor or Actor()).name, target=str(path), total=total, **result.as_dict()
+        session,
+        "users.imported",
+        actor=(actor or Actor()).name,
+        target=str(path),
+        total=total,
+        **result.as_dict(),
     )
     if dry_run:
         await session.rollback()

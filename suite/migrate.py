@@ -38,7 +38,9 @@ def alembic_config(settings: Settings, registry: PluginRegistry, branch: str | N
     cfg.set_main_option("version_path_separator", "os")
     import os
 
-    cfg.set_main_option("version_locations", os.pathsep.join(str(p) for p in version_locations(registry).values()))
+    cfg.set_main_option(
+        "version_locations", os.pathsep.join(str(p) for p in version_locations(registry).values())
+    )
     cfg.set_main_option("sqlalchemy.url", sync_url(settings.database_url).replace("%", "%%"))
     cfg.attributes["branch"] = branch
     return cfg

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,16 +46,23 @@ class AdminController(Controller):
     guards = [permission_required("core.admin")]
 
     @get("/", name="core:admin")
-    async def index(self, request: Request, db: AsyncSession) -> Response:
+    async def index(self, request: Request, db: NamedDependency[AsyncSession]) -> Response:
         users = (await db.execute(select(User).order_by(User.username))).scalars().all()
         return await render(request, "core/admin_users.html", {"users": users})
 
     @get("/users/{user_id:int}", name="core:admin_user")
-    async def user_detail(self, request: Request, db: AsyncSession, user_id: int) -> Response:
+    async def user_detail(
+        self, request: Request, db: NamedDependency[AsyncSession], user_id: FromPath[int]
+    ) -> Response:
         return await self._user_page(request, db, user_id)
 
     async def _user_page(
-        self, request: Request, db: AsyncSession, user_id: int, error: str | None = None, status: int = 200
+        self,
+        request: Request,
+        db: NamedDependency[AsyncSession],
+        user_id: FromPath[int],
+        error: str | None = None,
+        status: int = 200,
     ) -> Response:
         user = await db.get(User, user_id)
         if user is None:
@@ -67,7 +76,9 @@ class AdminController(Controller):
         )
 
     @post("/users/{user_id:int}/roles", name="core:admin_user_roles")
-    async def update_roles(self, request: Request, db: AsyncSession, user_id: int) -> Response:
+    async def update_roles(
+        self, request: Request, db: NamedDependency[AsyncSession], user_id: FromPath[int]
+    ) -> Response:
         user = await db.get(User, user_id)
         if user is None:
             raise NotFoundException("No such user")
@@ -75,7 +86,10 @@ class AdminController(Controller):
         me = request.scope["user"]
         try:
             await set_roles(
-                db, user.username, list(form.getall("roles", [])), Actor(me.id, me.username, client_ip(request))
+                db,
+                user.username,
+                list(form.getall("roles", [])),
+                Actor(me.id, me.username, client_ip(request)),
             )
         except UserError as exc:
             await db.rollback()
@@ -84,16 +98,24 @@ class AdminController(Controller):
         return Redirect(f"/admin/users/{user_id}", status_code=303)
 
     @get("/audit", name="core:audit", guards=[permission_required("core.audit")])
-    async def audit(self, request: Request, db: AsyncSession, page: int = 1) -> Response:
+    async def audit(self, request: Request, db: NamedDependency[AsyncSession], page: int = 1) -> Response:
         page = max(1, page)
         entries = (
-            await db.execute(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(50).offset((page - 1) * 50))
-        ).scalars().all()
+            (
+                await db.execute(
+                    select(AuditEntry).order_by(AuditEntry.id.desc()).limit(50).offset((page - 1) * 50)
+                )
+            )
+            .scalars()
+            .all()
+        )
         total = (await db.execute(select(func.count()).select_from(AuditEntry))).scalar_one()
-        return await render(request, "core/admin_audit.html", {"entries": entries, "page": page, "total": total})
+        return await render(
+            request, "core/admin_audit.html", {"entries": entries, "page": page, "total": total}
+        )
 
     @get("/departments", name="core:departments")
-    async def departments(self, request: Request, db: AsyncSession) -> Response:
+    async def departments(self, request: Request, db: NamedDependency[AsyncSession]) -> Response:
         return await render(request, "core/admin_departments.html", {"tree": await department_tree(db)})
 
 
@@ -106,7 +128,7 @@ class HealthController(Controller):
         return {"status": "ok"}
 
     @get("/readyz", name="core:readyz", media_type="application/json")
-    async def readyz(self, request: Request, db: AsyncSession) -> Response:
+    async def readyz(self, request: Request, db: NamedDependency[AsyncSession]) -> Response:
         state = request.app.state.suite
         checks: dict[str, str] = {}
         try:
@@ -126,4 +148,6 @@ class HealthController(Controller):
         except Exception as exc:
             checks["search"] = f"error: {exc}"
         ok = all(v == "ok" for v in checks.values())
-        return Response({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+        return Response(
+            {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+        )

@@ -13,7 +13,7 @@ from litestar import Request, Response
 from litestar.datastructures import Cookie
 from litestar.enums import MediaType
 
-from .i18n import HTML_LANG, LANG_COOKIE, LANGUAGE_NAMES, negotiate, translations
+from .i18n import HTML_LANG, LANG_COOKIE, LANGUAGE_NAMES, negotiate, template_gettext
 from .settings import LANGUAGES
 
 
@@ -47,7 +47,7 @@ def base_context(request: Request) -> dict[str, Any]:
 
     state = request.app.state.suite
     lang = request_language(request)
-    trans = translations(lang)
+    gettext, ngettext = template_gettext(lang)
     user = request.scope.get("user")
     csrf = ScopeState.from_scope(request.scope).csrf_token
     return {
@@ -56,13 +56,15 @@ def base_context(request: Request) -> dict[str, Any]:
         "lang": lang,
         "html_lang": HTML_LANG[lang],
         "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
-        "gettext": trans.gettext,
-        "ngettext": trans.ngettext,
-        "_": trans.gettext,
+        "gettext": gettext,
+        "ngettext": ngettext,
+        "_": gettext,
         "csrf_token": csrf if isinstance(csrf, str) else "",
         "site_name": state.settings.site_name,
         "nav": lambda area: [
-            item for item in state.registry.nav_items(area) if not item.permission or (user and user.has(item.permission))
+            item
+            for item in state.registry.nav_items(area)
+            if not item.permission or (user and user.has(item.permission))
         ],
         "slot": lambda name: state.render_slot(name, request),
         "url_for": request.app.route_reverse,
@@ -116,7 +118,9 @@ def html_response(
     cookies = []
     query_lang = request.query_params.get("lang")
     if query_lang in LANGUAGES and query_lang != request.cookies.get(LANG_COOKIE):
-        cookies.append(Cookie(key=LANG_COOKIE, value=query_lang, max_age=365 * 86400, samesite="lax", path="/"))
+        cookies.append(
+            Cookie(key=LANG_COOKIE, value=query_lang, max_age=365 * 86400, samesite="lax", path="/")
+        )
     return Response(
         content=html,
         status_code=status_code,

@@ -41,7 +41,11 @@ class SuiteState:
 
     @classmethod
     def build(
-        cls, settings: Settings, registry: PluginRegistry, templates: Environment, error_templates: Environment
+        cls,
+        settings: Settings,
+        registry: PluginRegistry,
+        templates: Environment,
+        error_templates: Environment,
     ) -> SuiteState:
         from concelho.search.backends import backend_for
 
@@ -80,7 +84,7 @@ class SuiteState:
                 parts.append(str(html))
             except Exception:
                 log.exception("slot %s renderer %r failed", name, renderer)
-        return Markup("".join(parts))
+        return Markup("".join(parts))  # noqa: S704 - renderers return escaped HTML
 
 
 async def provide_db(request: Request) -> AsyncIterator[AsyncSession]:

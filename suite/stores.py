@@ -47,7 +47,9 @@ class DatabaseStore(NamespacedStore):
                 )
             ).scalar_one_or_none()
             if row is None:
-                session.add(KeyValue(namespace=self.namespace, key=key, value=data, expires_at=_expiry(expires_in)))
+                session.add(
+                    KeyValue(namespace=self.namespace, key=key, value=data, expires_at=_expiry(expires_in))
+                )
             else:
                 row.value = data
                 row.expires_at = _expiry(expires_in)
@@ -85,7 +87,9 @@ class DatabaseStore(NamespacedStore):
     async def delete_expired(self) -> None:
         async with self.database.session() as session:
             await session.execute(
-                delete(KeyValue).where(KeyValue.expires_at.is_not(None), KeyValue.expires_at < datetime.now(UTC))
+                delete(KeyValue).where(
+                    KeyValue.expires_at.is_not(None), KeyValue.expires_at < datetime.now(UTC)
+                )
             )
 
     async def exists(self, key: str) -> bool:

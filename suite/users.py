@@ -122,7 +122,13 @@ async def create_user(
     for role in role_rows:
         session.add(UserRole(user_id=user.id, role_id=role.id))
     await record(
-        session, "user.created", actor_id=actor.id, actor=actor.name, target=username, ip=actor.ip, roles=role_names
+        session,
+        "user.created",
+        actor_id=actor.id,
+        actor=actor.name,
+        target=username,
+        ip=actor.ip,
+        roles=role_names,
     )
     return user
 
@@ -135,7 +141,9 @@ async def set_password(session: AsyncSession, username: str, password: str, acto
         raise UserError(str(exc)) from None
     user.password_hash = hash_password(password)
     await destroy_user_sessions(session, user.id)
-    await record(session, "user.password_set", actor_id=actor.id, actor=actor.name, target=user.username, ip=actor.ip)
+    await record(
+        session, "user.password_set", actor_id=actor.id, actor=actor.name, target=user.username, ip=actor.ip
+    )
 
 
 async def set_active(session: AsyncSession, username: str, active: bool, actor: Actor = CLI_ACTOR) -> User:
@@ -154,13 +162,17 @@ async def set_active(session: AsyncSession, username: str, active: bool, actor: 
     return user
 
 
-async def set_roles(session: AsyncSession, username: str, role_names: list[str], actor: Actor = CLI_ACTOR) -> User:
+async def set_roles(
+    session: AsyncSession, username: str, role_names: list[str], actor: Actor = CLI_ACTOR
+) -> User:
     """Replace the user's roles; bumps ``auth_version`` so their sessions are rotated."""
     user = await get_user(session, username)
     roles = [await get_role(session, r) for r in sorted(set(role_names))]
     current = (
-        await session.execute(select(Role.name).join(UserRole).where(UserRole.user_id == user.id))
-    ).scalars().all()
+        (await session.execute(select(Role.name).join(UserRole).where(UserRole.user_id == user.id)))
+        .scalars()
+        .all()
+    )
     for link in (await session.execute(select(UserRole).where(UserRole.user_id == user.id))).scalars():
         await session.delete(link)
     await session.flush()
@@ -192,7 +204,11 @@ async def user_roles(session: AsyncSession, user_id: int) -> list[str]:
 
 async def department_tree(session: AsyncSession) -> list[tuple[int, Department]]:
     """Departments in tree order as (depth, department)."""
-    rows = (await session.execute(select(Department).order_by(Department.sort_order, Department.name))).scalars().all()
+    rows = (
+        (await session.execute(select(Department).order_by(Department.sort_order, Department.name)))
+        .scalars()
+        .all()
+    )
     children: dict[int | None, list[Department]] = {}
     for dep in rows:
         children.setdefault(dep.parent_id, []).append(dep)

@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
-
 from concelho.cli.common import emit, fail, run_db
 
-app = typer.Typer(help="Alert banner on the public portal (civil protection, weather warnings).", no_args_is_help=True)
+app = typer.Typer(
+    help="Alert banner on the public portal (civil protection, weather warnings).", no_args_is_help=True
+)
 
 
 @app.command("raise")
@@ -40,7 +41,11 @@ def raise_(
         alert = run_db(go)
     except AlertError as exc:
         fail(str(exc))
-    emit({"id": alert.id, "level": alert.level, "message": alert.message}, json_output, f"raised alert {alert.id}")
+    emit(
+        {"id": alert.id, "level": alert.level, "message": alert.message},
+        json_output,
+        f"raised alert {alert.id}",
+    )
 
 
 @app.command("clear")

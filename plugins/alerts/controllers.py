@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from litestar import Controller, Request, Response, get, post
-from litestar.response import Redirect
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from concelho.suite.auth.guards import permission_required
 from concelho.suite.render import render
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.response import Redirect
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .services import AlertError, AlertInput, all_alerts, clear_alert, raise_alert
 
@@ -33,8 +34,12 @@ class AlertsController(Controller):
     guards = [permission_required("alerts.manage")]
 
     async def _page(
-        self, request: Request, db: AsyncSession, form: dict[str, str] | None = None,
-        errors: dict[str, str] | None = None, status: int = 200,
+        self,
+        request: Request,
+        db: NamedDependency[AsyncSession],
+        form: dict[str, str] | None = None,
+        errors: dict[str, str] | None = None,
+        status: int = 200,
     ) -> Response:
         return await render(
             request,
@@ -44,11 +49,11 @@ class AlertsController(Controller):
         )
 
     @get("/", name="alerts:manage")
-    async def manage(self, request: Request, db: AsyncSession) -> Response:
+    async def manage(self, request: Request, db: NamedDependency[AsyncSession]) -> Response:
         return await self._page(request, db)
 
     @post("/", name="alerts:raise")
-    async def create(self, request: Request, db: AsyncSession) -> Response:
+    async def create(self, request: Request, db: NamedDependency[AsyncSession]) -> Response:
         raw = await request.form()
         form = {k: str(raw.get(k, "")) for k in ("message", "message_en", "level", "link_url", "ends_at")}
         ends_at, end_error = _parse_end(form["ends_at"])
@@ -67,7 +72,9 @@ class AlertsController(Controller):
         return Redirect("/intranet/alerts/", status_code=303)
 
     @post("/{alert_id:int}/clear", name="alerts:clear")
-    async def clear(self, request: Request, db: AsyncSession, alert_id: int) -> Response:
+    async def clear(
+        self, request: Request, db: NamedDependency[AsyncSession], alert_id: FromPath[int]
+    ) -> Response:
         try:
             await clear_alert(db, alert_id, request.scope["user"].username)
         except AlertError as exc:

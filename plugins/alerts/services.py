@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from concelho.suite.audit import record
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from concelho.suite.audit import record
 
 from .models import LEVELS, Alert
 
@@ -49,12 +48,16 @@ def _aware(value: datetime | None) -> datetime | None:
 async def active_alerts(session: AsyncSession) -> list[Alert]:
     now = datetime.now(UTC)
     rows = (
-        await session.execute(
-            select(Alert)
-            .where(Alert.cleared_at.is_(None), or_(Alert.ends_at.is_(None), Alert.ends_at > now))
-            .order_by(Alert.created_at.desc())
+        (
+            await session.execute(
+                select(Alert)
+                .where(Alert.cleared_at.is_(None), or_(Alert.ends_at.is_(None), Alert.ends_at > now))
+                .order_by(Alert.created_at.desc())
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     return [a for a in rows if _aware(a.starts_at) <= now]
 
 

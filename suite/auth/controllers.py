@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.response import Redirect
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,10 +35,12 @@ class AuthController(Controller):
 
     @get("/login", name="core:login")
     async def login_form(self, request: Request, next: str | None = None) -> Response:
-        return await render(request, "core/login.html", {"next": safe_next(next), "username": "", "error": None})
+        return await render(
+            request, "core/login.html", {"next": safe_next(next), "username": "", "error": None}
+        )
 
     @post("/login", name="core:login_submit")
-    async def login(self, request: Request, db: AsyncSession) -> Response:
+    async def login(self, request: Request, db: NamedDependency[AsyncSession]) -> Response:
         state = request.app.state.suite
         form = await request.form()
         username = str(form.get("username", "")).strip()[:200]
@@ -47,7 +50,10 @@ class AuthController(Controller):
 
         def again(error: str, status: int) -> Response:
             return render(
-                request, "core/login.html", {"next": target, "username": username, "error": error}, status_code=status
+                request,
+                "core/login.html",
+                {"next": target, "username": username, "error": error},
+                status_code=status,
             )
 
         if not username or not password:
@@ -62,7 +68,8 @@ class AuthController(Controller):
         user = (
             await db.execute(
                 select(User).where(
-                    (func.lower(User.username) == username.lower()) | (func.lower(User.email) == username.lower())
+                    (func.lower(User.username) == username.lower())
+                    | (func.lower(User.email) == username.lower())
                 )
             )
         ).scalar_one_or_none()
@@ -84,11 +91,13 @@ class AuthController(Controller):
         await record(db, "login", actor_id=user.id, actor=user.username, ip=ip)
         await db.commit()
         response = Redirect(target, status_code=303)
-        response.set_cookie(session_cookie(token, state.settings.session_max_age, state.settings.secure_cookies))
+        response.set_cookie(
+            session_cookie(token, state.settings.session_max_age, state.settings.secure_cookies)
+        )
         return response
 
     @post("/logout", name="core:logout")
-    async def logout(self, request: Request, db: AsyncSession) -> Response:
+    async def logout(self, request: Request, db: NamedDependency[AsyncSession]) -> Response:
         state = request.app.state.suite
         user = request.scope.get("user")
         await destroy_session(db, request.cookies.get(COOKIE_NAME))

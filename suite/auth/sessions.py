@@ -74,7 +74,9 @@ async def resolve_session(session: AsyncSession, token: str, max_age: int) -> Re
     token_hash = hash_token(token)
     row = (
         await session.execute(
-            select(AuthSession, User).join(User, User.id == AuthSession.user_id).where(AuthSession.id_hash == token_hash)
+            select(AuthSession, User)
+            .join(User, User.id == AuthSession.user_id)
+            .where(AuthSession.id_hash == token_hash)
         )
     ).first()
     if row is None:

@@ -1,9 +1,8 @@
 """Alembic environment: one version table, one labelled branch per plugin (``core`` for the core)."""
 
 from alembic import context
-from sqlalchemy import create_engine
-
 from concelho.suite.db import install_sqlite_pragmas, metadata
+from sqlalchemy import create_engine
 
 config = context.config
 branch = config.attributes.get("branch")  # autogenerate only this namespace's tables
