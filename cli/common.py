@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +27,11 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Print one clear line on stderr and exit non-zero (never a traceback)."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def first_line(text: str) -> str:
+    """The first non-empty line of an error message (never an IndexError on empty text)."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), text.strip() or "unknown error")
 
 
 @dataclass
@@ -56,13 +62,24 @@ def reset_loaded() -> None:
     _loaded = None
 
 
-def require_database(settings: Settings) -> None:
+def missing_database(settings: Settings) -> str | None:
+    """The path of a SQLite database file that does not exist yet (None otherwise).
+
+    Commands that only read or change data must not create an empty file by connecting.
+    """
     if settings.is_sqlite:
         from sqlalchemy.engine import make_url
 
         path = make_url(settings.database_url).database
         if path and path != ":memory:" and not Path(path).exists():
-            fail(f"database not found at {path}: run `suite init` (or `suite db upgrade`) first")
+            return path
+    return None
+
+
+def require_database(settings: Settings) -> None:
+    path = missing_database(settings)
+    if path:
+        fail(f"database not found at {path}: run `suite init` (or `suite db upgrade`) first")
 
 
 def run_db(fn: Callable[[Any], Awaitable[T]]) -> T:
@@ -83,7 +100,9 @@ def run_db(fn: Callable[[Any], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except (OperationalError, ProgrammingError) as exc:
-        reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+        reason = first_line(str(exc.orig or "") or str(exc))
+        if re.search(r'database ".*" does not exist', reason):
+            fail(f"database error: {reason}: create it, then run `suite init`")
         if "no such table" in reason or "does not exist" in reason:
             fail(f"database is not initialised ({reason}): run `suite db upgrade`")
         fail(f"database error: {reason}")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .common import emit, fail, load_suite
+from .common import emit, fail, first_line, load_suite, require_database
 
 app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 
@@ -18,13 +18,13 @@ def _guard(fn, *args):  # type: ignore[no-untyped-def]
     try:
         return fn(*args)
     except (CommandError, MigrationError) as exc:
-        fail(str(exc).splitlines()[0])
+        fail(first_line(str(exc)))
     except Exception as exc:
         from sqlalchemy.exc import SQLAlchemyError
 
         if isinstance(exc, SQLAlchemyError):
             orig = getattr(exc, "orig", None)
-            fail(f"database error: {str(orig or exc).splitlines()[0]}")
+            fail(f"database error: {first_line(str(orig or exc))}")
         raise
 
 
@@ -48,6 +48,7 @@ def downgrade(
     from concelho.suite import migrate
 
     suite = load_suite()
+    require_database(suite.settings)
     _guard(migrate.downgrade, suite.settings, suite.registry, target)
     emit(None, False, f"database downgraded to {target}")
 
@@ -58,6 +59,7 @@ def current(json_output: Annotated[bool, typer.Option("--json", help="Print JSON
     from concelho.suite import migrate
 
     suite = load_suite()
+    require_database(suite.settings)
     revs = _guard(migrate.current, suite.settings, suite.registry)
     emit(revs, json_output, "\n".join(revs) or "(empty database)")
 

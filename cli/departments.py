@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -55,7 +56,7 @@ def import_(
             emit({"ok": False, "errors": exc.errors}, True)
             raise typer.Exit(1) from None
         for line in exc.errors:
-            print(f"{path}: {line}")
+            print(f"{path}: {line}", file=sys.stderr)
         fail(f"{len(exc.errors)} error(s) in {path}; nothing was imported")
     emit(
         {"ok": True, **result.as_dict()},

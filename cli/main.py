@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from concelho.suite import __version__
 
-from .common import emit, fail, load_suite, reset_loaded, run_db
+from .common import emit, fail, first_line, load_suite, missing_database, reset_loaded, run_db
 from .db import app as db_app
 from .demo import app as demo_app
 from .departments import app as departments_app
@@ -67,8 +67,10 @@ def init(
     secret_path = settings.data_dir / SECRET_FILE
     created_secret = False
     if not settings.secret_key and not secret_path.exists():
-        secret_path.write_text(secrets.token_urlsafe(48))
-        secret_path.chmod(0o600)
+        # Created private from the start (no window where the umask leaves it readable).
+        fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
         created_secret = True
     reset_loaded()
     suite = load_suite()
@@ -78,25 +80,24 @@ def init(
     try:
         migrate.upgrade(suite.settings, suite.registry)
     except Exception as exc:
-        fail(f"database migration failed: {str(exc).splitlines()[0]}")
+        fail(f"database migration failed: {first_line(str(exc))}")
 
     async def roles_and_admin(session):  # type: ignore[no-untyped-def]
         from concelho.suite.models import User
         from sqlalchemy import select
 
+        # The roles are kept even when creating the administrator fails below.
         await ensure_default_roles(session, list(suite.registry.permissions()))
         await session.flush()
         has_admin = (
             await session.execute(select(User.id).where(User.is_superuser.is_(True)).limit(1))
         ).first()
-        if has_admin:
-            await session.commit()
-            return None
-        return session
+        await session.commit()
+        return has_admin is not None
 
-    session_needed = run_db(roles_and_admin)
+    has_admin = run_db(roles_and_admin)
     admin_created = None
-    if session_needed is not None:
+    if not has_admin:
         email = admin_email
         password = admin_password
         if email is None or password is None:
@@ -108,8 +109,6 @@ def init(
             )
 
         async def make_admin(session):  # type: ignore[no-untyped-def]
-            await ensure_default_roles(session, list(suite.registry.permissions()))
-            await session.flush()
             user = await create_user(
                 session,
                 username=admin_username,
@@ -184,13 +183,17 @@ def check(json_output: Annotated[bool, typer.Option("--json", help="Print JSON")
 
     suite = load_suite()
     results: dict[str, str] = {}
-    try:
-        missing = migrate.pending(suite.settings, suite.registry)
-        results["database"] = (
-            "ok" if not missing else f"needs `suite db upgrade` (missing {', '.join(missing)})"
-        )
-    except Exception as exc:
-        results["database"] = f"error: {str(exc).splitlines()[0]}"
+    absent = missing_database(suite.settings)
+    if absent:  # connecting would create an empty file
+        results["database"] = f"not found at {absent}: run `suite init`"
+    else:
+        try:
+            missing = migrate.pending(suite.settings, suite.registry)
+            results["database"] = (
+                "ok" if not missing else f"needs `suite db upgrade` (missing {', '.join(missing)})"
+            )
+        except Exception as exc:
+            results["database"] = f"error: {first_line(str(exc))}"
     try:
         LocalStorage(suite.settings.storage_dir).check()
         results["storage"] = "ok"

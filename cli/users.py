@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -169,8 +170,12 @@ def import_(
     from concelho.suite.imports import ImportError_, import_users
     from rich.progress import Progress
 
+    from .common import err_console
+
     load_suite()
-    with Progress(transient=True, disable=json_output) as progress:
+    # Progress goes to stderr, and only on a terminal (no stray blank lines in pipes and scripts).
+    show_progress = not json_output and err_console.is_terminal
+    with Progress(transient=True, console=err_console, disable=not show_progress) as progress:
         task = progress.add_task("importing users", total=None)
 
         async def op(session):  # type: ignore[no-untyped-def]
@@ -190,7 +195,7 @@ def import_(
                 emit({"ok": False, "errors": exc.errors}, True)
                 raise typer.Exit(1) from None
             for line in exc.errors:
-                print(f"{path}: {line}")
+                print(f"{path}: {line}", file=sys.stderr)
             fail(f"{len(exc.errors)} error(s) in {path}; nothing was imported")
     data = {"ok": True, **result.as_dict(), "deactivated_users": result.details}
     emit(

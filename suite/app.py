@@ -20,6 +20,7 @@ from litestar.static_files import create_static_files_router
 
 from .auth.controllers import AuthController
 from .auth.middleware import AuthMiddleware
+from .content.editor import EditorController
 from .errors import http_exception_handler, internal_error_handler
 from .pages import AdminController, HealthController, IntranetController, PortalController
 from .paths import STATIC_DIR
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, available: dict[str, Plugin] | 
         IntranetController,
         AdminController,
         HealthController,
+        EditorController,
         create_static_files_router(
             path="/static/core", directories=[STATIC_DIR / "core"], name="core:static", opt={"public": True}
         ),

@@ -10,20 +10,31 @@ from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from .i18n import N_
 from .render import render_sync
 
 log = logging.getLogger("suite.errors")
 
 TITLES = {
-    400: "Bad request",
-    401: "Sign in required",
-    403: "Access denied",
-    404: "Page not found",
-    405: "Method not allowed",
-    413: "File too large",
-    429: "Too many requests",
-    500: "Something went wrong",
+    400: N_("Bad request"),
+    401: N_("Sign in required"),
+    403: N_("Access denied"),
+    404: N_("Page not found"),
+    405: N_("Method not allowed"),
+    413: N_("File too large"),
+    429: N_("Too many requests"),
+    500: N_("Something went wrong"),
 }
+ERROR = N_("Error")
+CSRF_FAILED = N_("Your form expired or was sent from another site. Reload the page and try again.")
+#: Litestar's default details (HTTP reason phrases); the error page passes ``detail`` through ``_()``.
+DEFAULT_DETAILS = (
+    N_("Bad Request"),
+    N_("Not Found"),
+    N_("Method Not Allowed"),
+    N_("Request Entity Too Large"),
+    N_("Too Many Requests"),
+)
 
 
 def _wants_json(request: Request) -> bool:
@@ -43,13 +54,13 @@ def _error_page(request: Request, status: int, detail: str) -> Response:
         return render_sync(
             request,
             "core/error.html",
-            {"status": status, "title": TITLES.get(status, "Error"), "detail": detail},
+            {"status": status, "title": TITLES.get(status, ERROR), "detail": detail},
             status,
         )
     except Exception:  # the error page itself must never fail
         log.exception("error page failed")
         return Response(
-            f"{status} {TITLES.get(status, 'Error')}", status_code=status, media_type=MediaType.TEXT
+            f"{status} {TITLES.get(status, ERROR)}", status_code=status, media_type=MediaType.TEXT
         )
 
 
@@ -60,7 +71,7 @@ def http_exception_handler(request: Request, exc: HTTPException) -> Response:
         return Redirect(f"/login?next={quote(target)}", status_code=303)
     detail = exc.detail if status < 500 else TITLES[500]
     if status == 403 and detail == "CSRF token verification failed":
-        detail = "Your form expired or was sent from another site. Reload the page and try again."
+        detail = CSRF_FAILED
     headers = getattr(exc, "headers", None) or {}
     response = _error_page(request, status, detail)
     for key, value in headers.items():

@@ -1,8 +1,9 @@
 """Languages (pt-PT default, English) with Babel catalogs.
 
 Message ids are English; ``suite/locale/<lang>/LC_MESSAGES/messages.po`` holds the
-translations.  Catalogs are compiled in memory at start-up, so the wheel ships only
-the ``.po`` sources.
+translations (docs/I18N.md tells how to re-extract).  Strings defined in Python and
+translated later by a template's ``_()`` are marked with :func:`N_`.  Catalogs are
+compiled in memory at start-up, so the wheel ships only the ``.po`` sources.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from .settings import LANGUAGES
 LANGUAGE_NAMES = {"pt": "Português", "en": "English"}
 HTML_LANG = {"pt": "pt-PT", "en": "en"}
 LANG_COOKIE = "suite_lang"
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for extraction without translating it (it is translated where shown)."""
+    return message
 
 
 @cache

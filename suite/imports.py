@@ -71,18 +71,25 @@ def read_csv(
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ImportError_([f"{path}: file not found"]) from None
+        raise ImportError_(["file not found"]) from None
+    except IsADirectoryError:
+        raise ImportError_(["is a folder, not a CSV file"]) from None
+    except OSError as exc:
+        raise ImportError_([f"cannot read the file: {exc.strerror or exc}"]) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ImportError_([f"{path}: not UTF-8 text"]) from None
+        raise ImportError_(["not UTF-8 text"]) from None
     sample = text[:4096]
     try:
         dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    try:
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise ImportError_([f"line 1: {exc}"]) from None
     missing = [c for c in required if c not in header]
     unknown = [c for c in header if c not in known]
     problems = []
@@ -94,10 +101,13 @@ def read_csv(
         raise ImportError_(problems)
     reader.fieldnames = header
     rows = []
-    for row in reader:
-        values = {k: (v or "").strip() for k, v in row.items() if k is not None}
-        if any(values.values()):
-            rows.append((reader.line_num, values))
+    try:
+        for row in reader:
+            values = {k: (v or "").strip() for k, v in row.items() if k is not None}
+            if any(values.values()):
+                rows.append((reader.line_num, values))
+    except csv.Error as exc:
+        raise ImportError_([f"line {reader.line_num}: {exc}"]) from None
     return rows
 
 

@@ -24,12 +24,24 @@ class MigrationError(RuntimeError):
     """A migration command could not run (message fit for the CLI)."""
 
 
-def version_locations(registry: PluginRegistry) -> dict[str, Path]:
+def version_locations(registry: PluginRegistry, *, enabled_only: bool = False) -> dict[str, Path]:
+    """Migration folders by branch.
+
+    Installed but disabled plugins are included by default: their revisions may already be
+    recorded in the database, and Alembic must know them to read its history.  Only the
+    enabled branches are upgraded (see :func:`upgrade`).
+    """
     locations = {CORE_BRANCH: MIGRATIONS_DIR / "versions"}
-    for plugin in registry:
+    plugins = list(registry) if enabled_only else [registry.available[n] for n in sorted(registry.available)]
+    for plugin in plugins:
         if plugin.migrations_dir:
             locations[plugin.name] = plugin.migrations_dir
     return locations
+
+
+def enabled_branches(registry: PluginRegistry) -> list[str]:
+    """Branches that ``upgrade heads`` applies: core, then the enabled plugins having migrations."""
+    return list(version_locations(registry, enabled_only=True))
 
 
 def alembic_config(settings: Settings, registry: PluginRegistry, branch: str | None = None) -> Config:
@@ -56,8 +68,20 @@ def _ensure_sqlite_dir(settings: Settings) -> None:
 
 
 def upgrade(settings: Settings, registry: PluginRegistry, target: str = "heads") -> None:
+    """Apply migrations; ``heads`` means the head of every *enabled* branch (disabled plugins wait)."""
     _ensure_sqlite_dir(settings)
-    command.upgrade(alembic_config(settings, registry), target)
+    cfg = alembic_config(settings, registry)
+    if target != "heads":
+        command.upgrade(cfg, target)
+        return
+    labelled = _labels(ScriptDirectory.from_config(cfg))
+    for branch in enabled_branches(registry):
+        if branch in labelled:
+            command.upgrade(cfg, f"{branch}@head")
+
+
+def _labels(script: ScriptDirectory) -> set[str]:
+    return {label for sc in script.walk_revisions() for label in (sc.branch_labels or ())}
 
 
 def downgrade(settings: Settings, registry: PluginRegistry, target: str) -> None:
@@ -79,7 +103,9 @@ def pending(settings: Settings, registry: PluginRegistry) -> list[str]:
     script = ScriptDirectory.from_config(alembic_config(settings, registry))
     current = _db_heads(settings)
     applied = {sc.revision for sc in script.iterate_revisions(current, "base")} if current else set()
-    return sorted(h for h in script.get_heads() if h not in applied)
+    wanted = set(enabled_branches(registry))
+    enabled_heads = {h for h in script.get_heads() if _branch_of(script, h) & wanted}
+    return sorted(h for h in enabled_heads if h not in applied)
 
 
 def current(settings: Settings, registry: PluginRegistry) -> list[str]:
@@ -120,7 +146,7 @@ def heads(settings: Settings, registry: PluginRegistry) -> dict[str, list[str]]:
 def revision(
     settings: Settings, registry: PluginRegistry, branch: str, message: str, autogenerate: bool = True
 ) -> str:
-    locations = version_locations(registry)
+    locations = version_locations(registry, enabled_only=True)
     if branch not in locations and branch not in registry:
         raise MigrationError(f"unknown branch {branch!r} (branches: {', '.join(sorted(locations))})")
     cfg = alembic_config(settings, registry, branch=branch)

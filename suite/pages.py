@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from xml.sax.saxutils import escape as xml_escape
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
@@ -13,10 +14,15 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .auth.guards import PUBLIC, intranet_required, permission_required
+from .content.models import ContentItem, PageFeedback
+from .content.service import published_clause
+from .i18n import N_
 from .models import AuditEntry, Department, Role, User
-from .render import render
+from .render import is_fragment_request, render
 from .state import client_ip
 from .users import Actor, UserError, department_tree, set_roles, user_roles
+
+NO_SUCH_USER = N_("No such user")
 
 
 class PortalController(Controller):
@@ -25,11 +31,71 @@ class PortalController(Controller):
 
     @get("/", name="core:home")
     async def home(self, request: Request) -> Response:
-        return await render(request, "core/home.html")
+        return await request.app.state.suite.page_cache.serve(
+            request, lambda: render(request, "core/home.html")
+        )
 
     @get("/accessibility", name="core:accessibility")
     async def accessibility(self, request: Request) -> Response:
-        return await render(request, "core/accessibility.html")
+        return await request.app.state.suite.page_cache.serve(
+            request, lambda: render(request, "core/accessibility.html")
+        )
+
+    @post("/feedback", name="core:feedback")
+    async def feedback(self, request: Request, db: NamedDependency[AsyncSession]) -> Response:
+        """ "Was this page useful?" — stored per page path."""
+        form = await request.form()
+        path = str(form.get("path", "/"))[:300]
+        if not path.startswith("/") or path.startswith("//"):
+            path = "/"
+        useful = str(form.get("useful", "")) == "yes"
+        db.add(PageFeedback(path=path, useful=useful, comment=str(form.get("comment", ""))[:1000]))
+        await db.commit()
+        if is_fragment_request(request):
+            return await render(request, "core/_feedback_thanks.html")
+        sep = "&" if "?" in path else "?"
+        return Redirect(f"{path}{sep}feedback=thanks#page-feedback", status_code=303)
+
+    @get("/robots.txt", name="core:robots", media_type="text/plain")
+    async def robots(self, request: Request) -> str:
+        root = request.app.state.suite.settings.base_url.rstrip("/")
+        return (
+            "User-agent: *\nDisallow: /intranet/\nDisallow: /admin/\nDisallow: /login\n"
+            f"Sitemap: {root}/sitemap.xml\n"
+        )
+
+    @get("/sitemap.xml", name="core:sitemap")
+    async def sitemap(self, request: Request, db: NamedDependency[AsyncSession]) -> Response:
+        state = request.app.state.suite
+        root = state.settings.base_url.rstrip("/")
+        types = {n: t for n, t in state.registry.content_types().items() if t.listed_in_sitemap}
+        urls: list[tuple[str, str | None]] = [(root + "/", None), (root + "/accessibility", None)]
+        urls.extend((root + t.section_url, None) for t in types.values() if t.section_url)
+        if types:
+            rows = await db.execute(
+                select(
+                    ContentItem.type, ContentItem.slug, ContentItem.language, ContentItem.updated_at
+                ).where(
+                    ContentItem.type.in_(list(types)), ContentItem.audience == "public", published_clause()
+                )
+            )
+            for type_name, slug, language, updated in rows:
+                urls.append((root + types[type_name].url(slug, language), updated.date().isoformat()))
+        seen: set[str] = set()
+        parts = [
+            '<?xml version="1.0" encoding="UTF-8"?>',
+            '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
+        ]
+        for loc, lastmod in urls:
+            if loc in seen:
+                continue
+            seen.add(loc)
+            entry = f"<url><loc>{xml_escape(loc)}</loc>"
+            if lastmod:
+                entry += f"<lastmod>{lastmod}</lastmod>"
+            parts.append(entry + "</url>")
+        parts.append("</urlset>")
+        return Response("\n".join(parts), media_type="application/xml")
 
 
 class IntranetController(Controller):
@@ -66,7 +132,7 @@ class AdminController(Controller):
     ) -> Response:
         user = await db.get(User, user_id)
         if user is None:
-            raise NotFoundException("No such user")
+            raise NotFoundException(NO_SUCH_USER)
         roles = (await db.execute(select(Role).order_by(Role.name))).scalars().all()
         return await render(
             request,
@@ -81,7 +147,7 @@ class AdminController(Controller):
     ) -> Response:
         user = await db.get(User, user_id)
         if user is None:
-            raise NotFoundException("No such user")
+            raise NotFoundException(NO_SUCH_USER)
         form = await request.form()
         me = request.scope["user"]
         try:

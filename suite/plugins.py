@@ -68,7 +68,10 @@ class Plugin:
     # -- locations found by convention ---------------------------------------------------------
     @property
     def package(self) -> str:
-        return type(self).__module__.rsplit(".", 1)[0]
+        module = importlib.import_module(type(self).__module__)
+        if hasattr(module, "__path__"):  # the class lives in the package's own __init__.py
+            return module.__name__
+        return module.__name__.rsplit(".", 1)[0]
 
     @property
     def path(self) -> Path:
@@ -121,6 +124,10 @@ class Plugin:
     def listeners(self) -> dict[str, list[EventListener]]:
         """Event name → listeners (``{"content.saved": [self.on_saved]}``)."""
         return {}
+
+    def content_types(self) -> list[Any]:
+        """Content types this plugin owns (:class:`concelho.suite.content.types.ContentType`)."""
+        return []
 
     def search_providers(self) -> list[Any]:
         """Search document providers (used by ``search/``)."""
@@ -230,6 +237,7 @@ class PluginRegistry:
         from sqlalchemy.orm import configure_mappers
 
         from . import models  # noqa: F401
+        from .content import models as content_models  # noqa: F401
 
         for plugin in self.plugins:
             plugin.load_models()
@@ -247,6 +255,18 @@ class PluginRegistry:
                     )
                 perms[perm] = label
         return perms
+
+    def content_types(self) -> dict[str, Any]:
+        """Every registered content type by name (``news.article``), namespaced by plugin."""
+        types: dict[str, Any] = {}
+        for plugin in self.plugins:
+            for ctype in plugin.content_types():
+                if not ctype.name.startswith(plugin.name + "."):
+                    raise PluginError(
+                        f"plugin {plugin.name!r} registers content type {ctype.name!r} outside its namespace"
+                    )
+                types[ctype.name] = ctype
+        return types
 
     def nav_items(self, area: str) -> list[NavItem]:
         items = [item for p in self.plugins for item in p.nav_items() if item.area == area]

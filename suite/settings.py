@@ -36,7 +36,7 @@ class Settings:
     search_api_key: str = ""
     search_index_prefix: str = "suite"
     storage_dir: Path = Path("")
-    templates_dir: Path = Path("")
+    templates_dir: Path | None = None  # site template overrides (none unless configured)
     secret_key: str = ""
     site_name: str = "Câmara Municipal de Vila Serena"
     base_url: str = "http://127.0.0.1:8000"
@@ -112,7 +112,7 @@ def _coerce(name: str, raw: Any, annotation: Any) -> Any:
             return False
         raise SettingsError(f"{name}: expected true or false, got {raw!r}")
     if annotation is int:
-        if isinstance(raw, bool):
+        if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
             raise SettingsError(f"{name}: expected a whole number, got {raw!r}")
         try:
             return int(raw)
@@ -187,8 +187,6 @@ def load_settings(config_file: str | Path | None = None, environ: dict[str, str]
     values["database_url"] = _check_database_url(values["database_url"])
     if not str(values.get("storage_dir") or "") or values.get("storage_dir") == Path(""):
         values["storage_dir"] = data_dir / "files"
-    if values.get("templates_dir") == Path(""):
-        values.pop("templates_dir")
     if not values.get("secret_key"):
         secret_path = data_dir / SECRET_FILE
         if secret_path.is_file():

@@ -14,6 +14,7 @@ from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .auth.throttle import LoginThrottle
+from .cache import PageCache
 from .db import Database
 from .events import EventBus
 from .plugins import PluginRegistry
@@ -38,6 +39,7 @@ class SuiteState:
     storage: LocalStorage
     search: SearchBackend
     throttle: LoginThrottle
+    page_cache: PageCache
 
     @classmethod
     def build(
@@ -51,6 +53,9 @@ class SuiteState:
 
         database = Database(settings.database_url)
         events = EventBus()
+        page_cache = PageCache(database)
+        for event_name in ("content.saved", "content.deleted", "alerts.changed", "cache.invalidate"):
+            events.on(event_name, page_cache.invalidate_local)
         for name, funcs in registry.listeners().items():
             for func in funcs:
                 events.on(name, func)
@@ -71,6 +76,7 @@ class SuiteState:
             storage=LocalStorage(settings.storage_dir),
             search=backend_for(settings),
             throttle=throttle,
+            page_cache=page_cache,
         )
 
     async def render_slot(self, name: str, request: Request) -> Markup:

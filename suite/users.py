@@ -12,11 +12,12 @@ from .audit import record
 from .auth.passwords import check_policy, hash_password
 from .auth.permissions import DEFAULT_ROLES
 from .auth.sessions import destroy_user_sessions
+from .i18n import N_
 from .models import Department, Role, User, UserRole
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-USER_KINDS = ("employee", "staff", "admin")
+USER_KINDS = (N_("employee"), N_("staff"), N_("admin"))  # shown translated on the admin pages
 
 
 class UserError(ValueError):

@@ -35,6 +35,7 @@ def test_login_sets_hardened_session_cookie_and_opens_intranet(client, make_user
 
 def test_wrong_password_and_unknown_user_get_the_same_answer(client, make_user, settings):
     make_user("maria")
+    client.cookies.set("suite_lang", "en", domain="testserver.local")  # the messages below are English
     wrong = login(client, "maria", "not-the-password")
     unknown = login(client, "nobody-here", "not-the-password")
     assert wrong.status_code == unknown.status_code == 400
@@ -106,6 +107,7 @@ def test_logout_ends_the_session(client, make_user, settings):
 
 def test_post_without_csrf_token_is_refused(client, make_user):
     make_user("maria")
+    client.cookies.set("suite_lang", "en", domain="testserver.local")  # the messages below are English
     csrf_token(client)
     response = client.post("/login", data={"username": "maria", "password": PASSWORD}, follow_redirects=False)
     assert response.status_code == 403
@@ -137,6 +139,7 @@ def test_htmx_requests_send_the_token_in_a_header(client, make_user):
 
 def test_login_is_throttled_per_account(client, make_user, settings):
     make_user("maria")
+    client.cookies.set("suite_lang", "en", domain="testserver.local")  # the messages below are English
     for _ in range(settings.login_max_failures_account):
         assert login(client, "maria", "wrong-password").status_code == 400
     blocked = login(client, "maria", PASSWORD)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from concelho.suite.auth.guards import permission_required
+from concelho.suite.i18n import N_
 from concelho.suite.render import render
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
@@ -21,7 +22,7 @@ def _parse_end(raw: str) -> tuple[datetime | None, str | None]:
     try:
         value = datetime.fromisoformat(raw.strip())
     except ValueError:
-        return None, "Use a date and time like 2026-12-01T18:00."
+        return None, N_("Use a date and time like 2026-12-01T18:00.")
     if value.tzinfo is None:
         from zoneinfo import ZoneInfo
 
@@ -77,8 +78,9 @@ class AlertsController(Controller):
     ) -> Response:
         try:
             await clear_alert(db, alert_id, request.scope["user"].username)
-        except AlertError as exc:
-            return await self._page(request, db, errors={"clear": str(exc)}, status=404)
+        except AlertError:
+            gone = N_("This alert no longer exists.")
+            return await self._page(request, db, errors={"clear": gone}, status=404)
         await db.commit()
         await request.app.state.suite.events.emit("alerts.changed")
         return Redirect("/intranet/alerts/", status_code=303)

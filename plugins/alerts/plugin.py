@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from concelho.suite.i18n import N_
 from concelho.suite.plugins import NavItem, Plugin
 from markupsafe import Markup
 
@@ -15,12 +15,11 @@ class AlertsPlugin(Plugin):
     version = "0.1.0"
     permissions = {"alerts.manage": "Raise and clear the portal alert banner"}
 
-    #: Active alerts are cached per worker for this many seconds (and dropped on ``alerts.changed``).
-    cache_seconds = 15.0
 
     def __init__(self) -> None:
         super().__init__()
-        self._cache: tuple[float, list[Any]] | None = None
+        #: (page-cache generation, active alerts): refreshed whenever the generation moves.
+        self._cache: tuple[int, list[Any]] | None = None
 
     def route_handlers(self) -> list[Any]:
         from .controllers import AlertsController
@@ -28,7 +27,9 @@ class AlertsPlugin(Plugin):
         return [AlertsController]
 
     def nav_items(self) -> list[NavItem]:
-        return [NavItem("Alerts", "/intranet/alerts/", area="intranet", permission="alerts.manage", order=90)]
+        return [
+            NavItem(N_("Alerts"), "/intranet/alerts/", area="intranet", permission="alerts.manage", order=90)
+        ]
 
     def template_hooks(self) -> dict[str, Any]:
         return {"portal_top": self.render_banner, "head": self.render_stylesheet}
@@ -63,14 +64,14 @@ class AlertsPlugin(Plugin):
     def invalidate(self, **_: Any) -> None:
         self._cache = None
 
-    async def current_alerts(self, database: Any) -> list[Any]:
-        now = time.monotonic()
-        if self._cache is None or now - self._cache[0] > self.cache_seconds:
+    async def current_alerts(self, state: Any) -> list[Any]:
+        generation = await state.page_cache.generation()
+        if self._cache is None or self._cache[0] != generation:
             from .services import active_alerts
 
-            async with database.sessionmaker() as session:
+            async with state.database.sessionmaker() as session:
                 alerts = await active_alerts(session)
-            self._cache = (now, alerts)
+            self._cache = (generation, alerts)
         return self._cache[1]
 
     def render_stylesheet(self, request: Any) -> Markup:
@@ -78,7 +79,7 @@ class AlertsPlugin(Plugin):
 
     async def render_banner(self, request: Any) -> Markup:
         state = request.app.state.suite
-        alerts = await self.current_alerts(state.database)
+        alerts = await self.current_alerts(state)
         if not alerts:
             return Markup("")
         from concelho.suite.render import base_context

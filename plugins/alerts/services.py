@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from concelho.suite.audit import record
+from concelho.suite.cache import bump_cache_generation
+from concelho.suite.i18n import N_
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,17 +29,17 @@ class AlertInput:
     def validate(self) -> dict[str, str]:
         errors: dict[str, str] = {}
         if not self.message.strip():
-            errors["message"] = "Write the alert message."
+            errors["message"] = N_("Write the alert message.")
         elif len(self.message) > 500:
-            errors["message"] = "The message must have at most 500 characters."
+            errors["message"] = N_("The message must have at most 500 characters.")
         if len(self.message_en) > 500:
-            errors["message_en"] = "The message must have at most 500 characters."
+            errors["message_en"] = N_("The message must have at most 500 characters.")
         if self.level not in LEVELS:
-            errors["level"] = f"Choose one of: {', '.join(LEVELS)}."
+            errors["level"] = N_("Choose one of: info, warning, danger.")  # the LEVELS
         if self.link_url and not (self.link_url.startswith("/") or self.link_url.startswith("https://")):
-            errors["link_url"] = "The link must be a local path (/…) or an https:// address."
+            errors["link_url"] = N_("The link must be a local path (/…) or an https:// address.")
         if self.ends_at is not None and self.ends_at <= datetime.now(UTC):
-            errors["ends_at"] = "The end must be in the future."
+            errors["ends_at"] = N_("The end must be in the future.")
         return errors
 
 
@@ -79,6 +81,7 @@ async def raise_alert(session: AsyncSession, data: AlertInput, actor: str) -> Al
     )
     session.add(alert)
     await session.flush()
+    await bump_cache_generation(session)
     await record(session, "alerts.raised", actor=actor, target=f"alerts.alert:{alert.id}", level=alert.level)
     return alert
 
@@ -89,5 +92,6 @@ async def clear_alert(session: AsyncSession, alert_id: int, actor: str) -> Alert
         raise AlertError(f"no alert with id {alert_id}")
     if alert.cleared_at is None:
         alert.cleared_at = datetime.now(UTC)
+        await bump_cache_generation(session)
         await record(session, "alerts.cleared", actor=actor, target=f"alerts.alert:{alert.id}")
     return alert

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..audit import record
+from ..i18n import N_
 from ..models import User
 from ..render import render
 from ..state import client_ip
@@ -19,7 +20,9 @@ from .middleware import clear_session_cookie, session_cookie
 from .passwords import hash_password, needs_rehash, verify_password
 from .sessions import COOKIE_NAME, create_session, destroy_session
 
-GENERIC_FAILURE = "Wrong username or password."
+GENERIC_FAILURE = N_("Wrong username or password.")
+MISSING_CREDENTIALS = N_("Enter your username and password.")
+THROTTLED = N_("Too many failed attempts. Try again in %(minutes)s minute(s).")
 
 
 def safe_next(target: str | None) -> str:
@@ -36,7 +39,9 @@ class AuthController(Controller):
     @get("/login", name="core:login")
     async def login_form(self, request: Request, next: str | None = None) -> Response:
         return await render(
-            request, "core/login.html", {"next": safe_next(next), "username": "", "error": None}
+            request,
+            "core/login.html",
+            {"next": safe_next(next), "username": "", "error": None, "error_args": {}},
         )
 
     @post("/login", name="core:login_submit")
@@ -48,22 +53,23 @@ class AuthController(Controller):
         target = safe_next(str(form.get("next", "")))
         ip = client_ip(request)
 
-        def again(error: str, status: int) -> Response:
+        def again(error: str, status: int, **error_args: object) -> Response:
+            """Re-show the form; ``error`` is a message id the template translates with ``error_args``."""
             return render(
                 request,
                 "core/login.html",
-                {"next": target, "username": username, "error": error},
+                {"next": target, "username": username, "error": error, "error_args": error_args},
                 status_code=status,
             )
 
         if not username or not password:
-            return await again("Enter your username and password.", 400)
+            return await again(MISSING_CREDENTIALS, 400)
         wait = await state.throttle.blocked_for(username, ip)
         if wait:
             await record(db, "login.throttled", actor=username, ip=ip)
             await db.commit()
             minutes = max(1, round(wait / 60))
-            return await again(f"Too many failed attempts. Try again in {minutes} minute(s).", 429)
+            return await again(THROTTLED, 429, minutes=minutes)
 
         user = (
             await db.execute(

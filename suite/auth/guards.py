@@ -8,13 +8,19 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from ..i18n import N_
+
 #: ``opt`` for handlers anyone may call: ``@get("/", opt=PUBLIC)``
 PUBLIC: dict[str, Any] = {"public": True}
 
 
+SIGN_IN = N_("Sign in to continue")
+NO_PERMISSION = N_("You do not have permission to do this")
+
+
 def login_required(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if connection.scope.get("user") is None:
-        raise NotAuthorizedException("Sign in to continue")
+        raise NotAuthorizedException(SIGN_IN)
 
 
 def permission_required(*permissions: str):  # type: ignore[no-untyped-def]
@@ -23,10 +29,10 @@ def permission_required(*permissions: str):  # type: ignore[no-untyped-def]
     def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         user = connection.scope.get("user")
         if user is None:
-            raise NotAuthorizedException("Sign in to continue")
+            raise NotAuthorizedException(SIGN_IN)
         missing = [p for p in permissions if not user.has(p)]
         if missing:
-            raise PermissionDeniedException("You do not have permission to do this")
+            raise PermissionDeniedException(NO_PERMISSION)
 
     guard.__name__ = f"permission_required({', '.join(permissions)})"
     guard.permissions = permissions  # type: ignore[attr-defined]

@@ -13,12 +13,19 @@ CORE_PERMISSIONS: dict[str, str] = {
     "core.admin": "Administer users, roles and settings",
     "core.audit": "Read the audit log",
     "intranet.access": "Use the intranet",
+    "content.edit": "Write and edit content, submit it for review",
+    "content.publish": "Publish, schedule, unpublish and archive content",
 }
 
 #: Roles created by ``suite init``; plugins' permissions are added to ``admin`` implicitly.
 DEFAULT_ROLES: dict[str, tuple[str, list[str]]] = {
     "employee": ("Employee", ["intranet.access"]),
-    "admin": ("Administrator", ["core.admin", "core.audit", "intranet.access"]),
+    "editor": ("Editor", ["intranet.access", "content.edit"]),
+    "publisher": ("Publisher", ["intranet.access", "content.edit", "content.publish"]),
+    "admin": (
+        "Administrator",
+        ["core.admin", "core.audit", "intranet.access", "content.edit", "content.publish"],
+    ),
 }
 
 

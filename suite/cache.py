@@ -1,0 +1,182 @@
+"""Rendered-page cache for anonymous portal pages, with ETag / Last-Modified and 304s.
+
+One cache per worker, keyed by path, query and language.  Any change that affects pages
+bumps a generation counter in the database (same transaction as the change); workers
+poll it at most once per ``poll_seconds`` and drop their entries when it moves, and the
+worker that made the change drops them at once (``content.saved`` / ``alerts.changed``).
+
+Entries also expire after ``max_age_seconds`` so changes that come from the clock alone
+(a scheduled item going live, an alert reaching its end) show within a minute.
+
+Cached bodies never hold a visitor's CSRF token: it is swapped for a placeholder when
+stored and for the current visitor's token when served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+
+from litestar import Request, Response
+from litestar.utils.scope.state import ScopeState
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .db import Database
+from .models import KeyValue
+from .render import is_fragment_request, request_language
+
+PLACEHOLDER = "__suite_csrf_token__"
+
+
+async def bump_cache_generation(session: AsyncSession) -> None:
+    """Mark every cached page stale (call inside the transaction that changes what pages show)."""
+    row = (
+        await session.execute(
+            select(KeyValue).where(KeyValue.namespace == "cache", KeyValue.key == "generation")
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        session.add(KeyValue(namespace="cache", key="generation", value=b"1"))
+    else:
+        await session.execute(
+            update(KeyValue)
+            .where(KeyValue.id == row.id)
+            .values(value=str(int(row.value or b"0") + 1).encode())
+        )
+
+
+@dataclass
+class CachedPage:
+    body: str
+    etag: str
+    last_modified: datetime
+    status_code: int
+    media_type: str
+    generation: int
+    stored_at: float
+
+
+class PageCache:
+    def __init__(
+        self,
+        database: Database,
+        max_entries: int = 2000,
+        poll_seconds: float = 1.0,
+        max_age_seconds: float = 60.0,
+    ) -> None:
+        self.database = database
+        #: Bounds staleness for changes that come from the clock alone (scheduled items, expiring alerts).
+        self.max_age_seconds = max_age_seconds
+        self.max_entries = max_entries
+        self.poll_seconds = poll_seconds
+        self._entries: OrderedDict[tuple[str, str, str], CachedPage] = OrderedDict()
+        self._generation = -1
+        self._polled_at = 0.0
+        self.hits = 0
+        self.misses = 0
+
+    async def generation(self) -> int:
+        now = time.monotonic()
+        if now - self._polled_at >= self.poll_seconds:
+            async with self.database.sessionmaker() as session:
+                raw = (
+                    await session.execute(
+                        select(KeyValue.value).where(
+                            KeyValue.namespace == "cache", KeyValue.key == "generation"
+                        )
+                    )
+                ).scalar_one_or_none()
+            generation = int(raw or b"0")
+            if generation != self._generation:
+                self._entries.clear()
+                self._generation = generation
+            self._polled_at = now
+        return self._generation
+
+    def invalidate_local(self, **_: object) -> None:
+        """Drop everything now and re-read the generation on the next request."""
+        self._entries.clear()
+        self._polled_at = 0.0
+
+    @staticmethod
+    def cacheable(request: Request) -> bool:
+        return (
+            request.method == "GET"
+            and request.scope.get("user") is None
+            and not is_fragment_request(request)
+            and "suite_session" not in request.cookies
+        )
+
+    async def serve(self, request: Request, produce: Callable[[], Awaitable[Response]]) -> Response:
+        """Answer from the cache when possible, else ``produce()`` and keep the result."""
+        if not self.cacheable(request):
+            return await produce()
+        generation = await self.generation()
+        lang = request_language(request)
+        key = (request.url.path, request.url.query or "", lang)
+        token = ScopeState.from_scope(request.scope).csrf_token
+        token = token if isinstance(token, str) else ""
+        entry = self._entries.get(key)
+        fresh = entry is not None and time.monotonic() - entry.stored_at < self.max_age_seconds
+        if entry is not None and fresh and entry.generation == generation:
+            self._entries.move_to_end(key)
+            self.hits += 1
+            if self._not_modified(request, entry):
+                return Response(content=b"", status_code=304, headers=self._headers(entry))
+            body = entry.body.replace(PLACEHOLDER, token) if token else entry.body
+            return Response(
+                content=body,
+                status_code=entry.status_code,
+                media_type=entry.media_type,
+                headers=self._headers(entry),
+            )
+        self.misses += 1
+        response = await produce()
+        if response.status_code != 200 or not isinstance(response.content, str) or response.cookies:
+            return response
+        stored = response.content.replace(token, PLACEHOLDER) if token else response.content
+        entry = CachedPage(
+            body=stored,
+            etag='W/"' + hashlib.sha256(stored.encode()).hexdigest()[:32] + '"',
+            last_modified=datetime.now(UTC).replace(microsecond=0),
+            status_code=response.status_code,
+            media_type=str(response.media_type),
+            generation=generation,
+            stored_at=time.monotonic(),
+        )
+        self._entries[key] = entry
+        if len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        response.headers.update(self._headers(entry))
+        return response
+
+    @staticmethod
+    def _headers(entry: CachedPage) -> dict[str, str]:
+        return {
+            "ETag": entry.etag,
+            "Last-Modified": format_datetime(entry.last_modified, usegmt=True),
+            "Cache-Control": "private, no-cache",
+            "Vary": "HX-Request, Accept-Language, Cookie",
+        }
+
+    @staticmethod
+    def _not_modified(request: Request, entry: CachedPage) -> bool:
+        if_none_match = request.headers.get("if-none-match")
+        if if_none_match:
+            return (
+                entry.etag in [tag.strip() for tag in if_none_match.split(",")]
+                or if_none_match.strip() == "*"
+            )
+        since = request.headers.get("if-modified-since")
+        if since:
+            try:
+                return entry.last_modified <= parsedate_to_datetime(since)
+            except (TypeError, ValueError):
+                return False
+        return False

@@ -1,0 +1,1 @@
+"""The content store: typed items (registered by plugins), revisions, workflow, media."""
