@@ -22,6 +22,7 @@ def load(
     Demo staff sign in with the password ``demo-password-2026``.
     """
     from concelho.suite.auth.passwords import hash_password
+    from concelho.suite.content.importer import import_content
     from concelho.suite.imports import import_departments, import_users
     from concelho.suite.models import User
     from concelho.suite.paths import SUITE_DIR
@@ -38,23 +39,27 @@ def load(
         counts["users"] = users.created
         if users.created:
             await session.execute(
-                update(User)
-                .where(User.password_hash == "")
-                .values(password_hash=hash_password(DEMO_PASSWORD))
+                update(User).where(User.password_hash == "").values(password_hash=hash_password(DEMO_PASSWORD))
             )
             await session.commit()
+        types = suite.registry.content_types()
         for plugin in suite.registry:
+            demo_path = plugin.path / "demo"
+            if demo_path.is_dir():
+                files = sorted([*demo_path.glob("*.jsonl"), *demo_path.glob("*.csv")])
+                for path in files:
+                    summary = await import_content(session, path, types, actor="demo")
+                    if summary.created:
+                        counts[plugin.name] = counts.get(plugin.name, 0) + summary.created
             created = await plugin.load_demo(session)
             if created:
-                counts[plugin.name] = created
+                counts[plugin.name] = counts.get(plugin.name, 0) + created
         await session.commit()
-        return counts
+        return {k: v for k, v in counts.items() if v}
 
     counts = run_db(op)
     emit(
         counts,
         json_output,
-        "demo loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items())
-        if counts
-        else "demo already loaded",
+        "demo loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()) if counts else "demo already loaded",
     )

@@ -30,9 +30,7 @@ def list_(json_output: Annotated[bool, typer.Option("--json", help="Print JSON")
     if json_output:
         emit(rows, True)
     else:
-        emit(
-            None, False, "\n".join("  " * r["depth"] + f"{r['code']}  {r['name']}" for r in rows) or "(none)"
-        )
+        emit(None, False, "\n".join("  " * r["depth"] + f"{r['code']}  {r['name']}" for r in rows) or "(none)")
 
 
 @app.command("import")

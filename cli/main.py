@@ -12,6 +12,7 @@ import typer
 from concelho.suite import __version__
 
 from .common import emit, fail, first_line, load_suite, missing_database, reset_loaded, run_db
+from .content import app as content_app
 from .db import app as db_app
 from .demo import app as demo_app
 from .departments import app as departments_app
@@ -89,9 +90,7 @@ def init(
         # The roles are kept even when creating the administrator fails below.
         await ensure_default_roles(session, list(suite.registry.permissions()))
         await session.flush()
-        has_admin = (
-            await session.execute(select(User.id).where(User.is_superuser.is_(True)).limit(1))
-        ).first()
+        has_admin = (await session.execute(select(User.id).where(User.is_superuser.is_(True)).limit(1))).first()
         await session.commit()
         return has_admin is not None
 
@@ -104,9 +103,7 @@ def init(
             if not sys.stdin.isatty():
                 fail("no administrator yet: pass --admin-email and --admin-password (no terminal to prompt)")
             email = email or typer.prompt("Administrator e-mail")
-            password = password or typer.prompt(
-                "Administrator password", hide_input=True, confirmation_prompt=True
-            )
+            password = password or typer.prompt("Administrator password", hide_input=True, confirmation_prompt=True)
 
         async def make_admin(session):  # type: ignore[no-untyped-def]
             user = await create_user(
@@ -133,11 +130,7 @@ def init(
         },
         json_output,
         f"ready: data in {settings.data_dir}"
-        + (
-            f", administrator {admin_created!r} created"
-            if admin_created
-            else ", administrator already present"
-        ),
+        + (f", administrator {admin_created!r} created" if admin_created else ", administrator already present"),
     )
 
 
@@ -189,9 +182,7 @@ def check(json_output: Annotated[bool, typer.Option("--json", help="Print JSON")
     else:
         try:
             missing = migrate.pending(suite.settings, suite.registry)
-            results["database"] = (
-                "ok" if not missing else f"needs `suite db upgrade` (missing {', '.join(missing)})"
-            )
+            results["database"] = "ok" if not missing else f"needs `suite db upgrade` (missing {', '.join(missing)})"
         except Exception as exc:
             results["database"] = f"error: {first_line(str(exc))}"
     try:
@@ -226,6 +217,24 @@ def check(json_output: Annotated[bool, typer.Option("--json", help="Print JSON")
         raise typer.Exit(1)
 
 
+def _app_for_listing(create_app, settings):  # type: ignore[no-untyped-def]
+    """Build the app only to read its routes, leaving the process's logging as it was.
+
+    Litestar installs its logging handlers (bound to the current stderr) on the root logger when
+    an app is built; a listing must not keep them (they outlive the command when run in-process).
+    """
+    import logging
+
+    saved = {name: (lg.handlers[:], lg.level) for name in ("", "litestar") for lg in [logging.getLogger(name)]}
+    try:
+        return create_app(settings)
+    finally:
+        for name, (handlers, level) in saved.items():
+            logger = logging.getLogger(name)
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+
+
 @plugins_app.command("list")
 def plugins_list(json_output: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
     """Name, version, state and routes of every installed plugin."""
@@ -235,14 +244,12 @@ def plugins_list(json_output: Annotated[bool, typer.Option("--json", help="Print
     suite = load_suite()
     routes: dict[str, list[str]] = {}
     if suite.settings.secret_key:
-        app_ = create_app(suite.settings)
+        app_ = _app_for_listing(create_app, suite.settings)
         for route in app_.routes:
             if isinstance(route, HTTPRoute):
                 for handler in route.route_handlers:
                     owner = (handler.name or "").split(":", 1)[0]
-                    routes.setdefault(owner, []).append(
-                        f"{'/'.join(sorted(handler.http_methods))} {route.path}"
-                    )
+                    routes.setdefault(owner, []).append(f"{'/'.join(sorted(handler.http_methods))} {route.path}")
     rows = [
         {
             "name": info.name,
@@ -262,6 +269,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(departments_app, name="departments")
 app.add_typer(plugins_app, name="plugins")
 app.add_typer(demo_app, name="demo")
+app.add_typer(content_app, name="content")
 
 
 def _enabled_check(plugin_name: str):  # type: ignore[no-untyped-def]

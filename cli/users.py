@@ -36,9 +36,7 @@ def _run_user_op(fn):  # type: ignore[no-untyped-def]
 def create(
     username: Annotated[str, typer.Argument(help="Login name (lowercase)")],
     email: Annotated[str, typer.Option("--email", "-e", help="E-mail address")],
-    password: Annotated[
-        str | None, typer.Option("--password", "-p", help="Password (prompted when omitted)")
-    ] = None,
+    password: Annotated[str | None, typer.Option("--password", "-p", help="Password (prompted when omitted)")] = None,
     name: Annotated[str, typer.Option("--name", "-n", help="Full name")] = "",
     role: Annotated[list[str] | None, typer.Option("--role", "-r", help="Role (repeatable)")] = None,
     kind: Annotated[str, typer.Option(help="employee, staff or admin")] = "employee",
@@ -136,9 +134,7 @@ def set_password_(
 @app.command("set-roles")
 def set_roles_(
     username: str,
-    role: Annotated[
-        list[str], typer.Option("--role", "-r", help="Role (repeatable); replaces the current ones")
-    ],
+    role: Annotated[list[str], typer.Option("--role", "-r", help="Role (repeatable); replaces the current ones")],
     json_output: JsonOpt = False,
 ) -> None:
     """Replace a user's roles (their sessions are rotated)."""
@@ -156,9 +152,7 @@ def set_roles_(
 def import_(
     path: Annotated[
         Path,
-        typer.Argument(
-            help="CSV file: username,email[,name,employee_number,department,job_title,phone,kind,roles]"
-        ),
+        typer.Argument(help="CSV file: username,email[,name,employee_number,department,job_title,phone,kind,roles]"),
     ],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report, change nothing")] = False,
     deactivate_missing: Annotated[

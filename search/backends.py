@@ -67,9 +67,7 @@ class MeilisearchBackend:
         except (MeilisearchError, OSError) as exc:
             raise SearchUnavailable(f"Meilisearch at {self.url} is unreachable: {exc}") from exc
         except Exception as exc:  # requests' connection errors
-            raise SearchUnavailable(
-                f"Meilisearch at {self.url} is unreachable: {type(exc).__name__}"
-            ) from exc
+            raise SearchUnavailable(f"Meilisearch at {self.url} is unreachable: {type(exc).__name__}") from exc
         return f"meilisearch {status.get('status', '?')} at {self.url}"
 
 

@@ -53,9 +53,7 @@ def create_app(settings: Settings | None = None, available: dict[str, Plugin] | 
     registry.permissions()  # validates namespaces early
 
     templates = build_environment(registry.plugins, settings.templates_dir, settings.debug)
-    error_templates = build_environment(
-        registry.plugins, settings.templates_dir, settings.debug, enable_async=False
-    )
+    error_templates = build_environment(registry.plugins, settings.templates_dir, settings.debug, enable_async=False)
     state = SuiteState.build(settings, registry, templates, error_templates)
 
     route_handlers: list[Any] = [

@@ -37,17 +37,13 @@ PLACEHOLDER = "__suite_csrf_token__"
 async def bump_cache_generation(session: AsyncSession) -> None:
     """Mark every cached page stale (call inside the transaction that changes what pages show)."""
     row = (
-        await session.execute(
-            select(KeyValue).where(KeyValue.namespace == "cache", KeyValue.key == "generation")
-        )
+        await session.execute(select(KeyValue).where(KeyValue.namespace == "cache", KeyValue.key == "generation"))
     ).scalar_one_or_none()
     if row is None:
         session.add(KeyValue(namespace="cache", key="generation", value=b"1"))
     else:
         await session.execute(
-            update(KeyValue)
-            .where(KeyValue.id == row.id)
-            .values(value=str(int(row.value or b"0") + 1).encode())
+            update(KeyValue).where(KeyValue.id == row.id).values(value=str(int(row.value or b"0") + 1).encode())
         )
 
 
@@ -87,9 +83,7 @@ class PageCache:
             async with self.database.sessionmaker() as session:
                 raw = (
                     await session.execute(
-                        select(KeyValue.value).where(
-                            KeyValue.namespace == "cache", KeyValue.key == "generation"
-                        )
+                        select(KeyValue.value).where(KeyValue.namespace == "cache", KeyValue.key == "generation")
                     )
                 ).scalar_one_or_none()
             generation = int(raw or b"0")
@@ -169,10 +163,7 @@ class PageCache:
     def _not_modified(request: Request, entry: CachedPage) -> bool:
         if_none_match = request.headers.get("if-none-match")
         if if_none_match:
-            return (
-                entry.etag in [tag.strip() for tag in if_none_match.split(",")]
-                or if_none_match.strip() == "*"
-            )
+            return entry.etag in [tag.strip() for tag in if_none_match.split(",")] or if_none_match.strip() == "*"
         since = request.headers.get("if-modified-since")
         if since:
             try:

@@ -40,16 +40,13 @@ DEFAULT_DETAILS = (
 def _wants_json(request: Request) -> bool:
     path = request.url.path
     return path.startswith(("/api/", "/open311/")) or (
-        "application/json" in request.headers.get("accept", "")
-        and "text/html" not in request.headers.get("accept", "")
+        "application/json" in request.headers.get("accept", "") and "text/html" not in request.headers.get("accept", "")
     )
 
 
 def _error_page(request: Request, status: int, detail: str) -> Response:
     if _wants_json(request):
-        return Response(
-            {"status_code": status, "detail": detail}, status_code=status, media_type=MediaType.JSON
-        )
+        return Response({"status_code": status, "detail": detail}, status_code=status, media_type=MediaType.JSON)
     try:
         return render_sync(
             request,
@@ -59,9 +56,7 @@ def _error_page(request: Request, status: int, detail: str) -> Response:
         )
     except Exception:  # the error page itself must never fail
         log.exception("error page failed")
-        return Response(
-            f"{status} {TITLES.get(status, ERROR)}", status_code=status, media_type=MediaType.TEXT
-        )
+        return Response(f"{status} {TITLES.get(status, ERROR)}", status_code=status, media_type=MediaType.TEXT)
 
 
 def http_exception_handler(request: Request, exc: HTTPException) -> Response:

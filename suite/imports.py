@@ -40,9 +40,7 @@ class ImportError_(ValueError):
 
     def __init__(self, errors: list[str]) -> None:
         self.errors = errors
-        super().__init__(
-            f"{len(errors)} error(s): " + "; ".join(errors[:5]) + (" …" if len(errors) > 5 else "")
-        )
+        super().__init__(f"{len(errors)} error(s): " + "; ".join(errors[:5]) + (" …" if len(errors) > 5 else ""))
 
 
 @dataclass
@@ -64,9 +62,7 @@ class ImportResult:
         }
 
 
-def read_csv(
-    path: Path, required: tuple[str, ...], known: tuple[str, ...]
-) -> list[tuple[int, dict[str, str]]]:
+def read_csv(path: Path, required: tuple[str, ...], known: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
     """Rows as (line number, values); the header must name the required columns."""
     try:
         raw = path.read_bytes()
@@ -199,9 +195,7 @@ async def import_departments(
             result.unchanged += 1
         if progress:
             progress(index)
-    await record(
-        session, "departments.imported", actor=(actor or Actor()).name, target=str(path), **result.as_dict()
-    )
+    await record(session, "departments.imported", actor=(actor or Actor()).name, target=str(path), **result.as_dict())
     if dry_run:
         await session.rollback()
     else:
@@ -243,9 +237,7 @@ async def import_users(
         email = row["email"]
         number = row.get("employee_number") or None
         kind = row.get("kind") or "employee"
-        role_names = [
-            r.strip() for r in (row.get("roles") or "employee").replace(",", ";").split(";") if r.strip()
-        ]
+        role_names = [r.strip() for r in (row.get("roles") or "employee").replace(",", ";").split(";") if r.strip()]
         if not USERNAME_RE.match(username):
             errors.append(f"line {line}: invalid username {row['username']!r}")
         if not EMAIL_RE.match(email):
@@ -309,18 +301,12 @@ async def import_users(
         if target is not None:
             changed = {k: v for k, v in values.items() if getattr(target, k) != v}
             current_roles = set(
-                (
-                    await session.execute(
-                        select(Role.name).join(UserRole).where(UserRole.user_id == target.id)
-                    )
-                ).scalars()
+                (await session.execute(select(Role.name).join(UserRole).where(UserRole.user_id == target.id))).scalars()
             )
             reactivate = not target.is_active
             if changed or reactivate or current_roles != set(role_names):
                 if changed or reactivate:
-                    await session.execute(
-                        update(User).where(User.id == target.id).values(**changed, is_active=True)
-                    )
+                    await session.execute(update(User).where(User.id == target.id).values(**changed, is_active=True))
                 if current_roles != set(role_names):
                     from sqlalchemy import delete
 

@@ -50,9 +50,7 @@ def alembic_config(settings: Settings, registry: PluginRegistry, branch: str | N
     cfg.set_main_option("version_path_separator", "os")
     import os
 
-    cfg.set_main_option(
-        "version_locations", os.pathsep.join(str(p) for p in version_locations(registry).values())
-    )
+    cfg.set_main_option("version_locations", os.pathsep.join(str(p) for p in version_locations(registry).values()))
     cfg.set_main_option("sqlalchemy.url", sync_url(settings.database_url).replace("%", "%%"))
     cfg.attributes["branch"] = branch
     return cfg
@@ -143,9 +141,7 @@ def heads(settings: Settings, registry: PluginRegistry) -> dict[str, list[str]]:
     return out
 
 
-def revision(
-    settings: Settings, registry: PluginRegistry, branch: str, message: str, autogenerate: bool = True
-) -> str:
+def revision(settings: Settings, registry: PluginRegistry, branch: str, message: str, autogenerate: bool = True) -> str:
     locations = version_locations(registry, enabled_only=True)
     if branch not in locations and branch not in registry:
         raise MigrationError(f"unknown branch {branch!r} (branches: {', '.join(sorted(locations))})")

@@ -31,9 +31,7 @@ class PortalController(Controller):
 
     @get("/", name="core:home")
     async def home(self, request: Request) -> Response:
-        return await request.app.state.suite.page_cache.serve(
-            request, lambda: render(request, "core/home.html")
-        )
+        return await request.app.state.suite.page_cache.serve(request, lambda: render(request, "core/home.html"))
 
     @get("/accessibility", name="core:accessibility")
     async def accessibility(self, request: Request) -> Response:
@@ -60,8 +58,7 @@ class PortalController(Controller):
     async def robots(self, request: Request) -> str:
         root = request.app.state.suite.settings.base_url.rstrip("/")
         return (
-            "User-agent: *\nDisallow: /intranet/\nDisallow: /admin/\nDisallow: /login\n"
-            f"Sitemap: {root}/sitemap.xml\n"
+            f"User-agent: *\nDisallow: /intranet/\nDisallow: /admin/\nDisallow: /login\nSitemap: {root}/sitemap.xml\n"
         )
 
     @get("/sitemap.xml", name="core:sitemap")
@@ -73,9 +70,7 @@ class PortalController(Controller):
         urls.extend((root + t.section_url, None) for t in types.values() if t.section_url)
         if types:
             rows = await db.execute(
-                select(
-                    ContentItem.type, ContentItem.slug, ContentItem.language, ContentItem.updated_at
-                ).where(
+                select(ContentItem.type, ContentItem.slug, ContentItem.language, ContentItem.updated_at).where(
                     ContentItem.type.in_(list(types)), ContentItem.audience == "public", published_clause()
                 )
             )
@@ -167,18 +162,12 @@ class AdminController(Controller):
     async def audit(self, request: Request, db: NamedDependency[AsyncSession], page: int = 1) -> Response:
         page = max(1, page)
         entries = (
-            (
-                await db.execute(
-                    select(AuditEntry).order_by(AuditEntry.id.desc()).limit(50).offset((page - 1) * 50)
-                )
-            )
+            (await db.execute(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(50).offset((page - 1) * 50)))
             .scalars()
             .all()
         )
         total = (await db.execute(select(func.count()).select_from(AuditEntry))).scalar_one()
-        return await render(
-            request, "core/admin_audit.html", {"entries": entries, "page": page, "total": total}
-        )
+        return await render(request, "core/admin_audit.html", {"entries": entries, "page": page, "total": total})
 
     @get("/departments", name="core:departments")
     async def departments(self, request: Request, db: NamedDependency[AsyncSession]) -> Response:
@@ -214,6 +203,4 @@ class HealthController(Controller):
         except Exception as exc:
             checks["search"] = f"error: {exc}"
         ok = all(v == "ok" for v in checks.values())
-        return Response(
-            {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
-        )
+        return Response({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)

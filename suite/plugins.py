@@ -183,12 +183,8 @@ def order_plugins(selected: Iterable[str], available: dict[str, Plugin]) -> list
             raise PluginError(f"circular plugin requirement: {cycle}")
         if name not in available:
             if chain:
-                raise PluginError(
-                    f"plugin {chain[-1]!r} requires {name!r}, which is not installed or is excluded"
-                )
-            raise PluginError(
-                f"unknown plugin {name!r} (installed: {', '.join(sorted(available)) or 'none'})"
-            )
+                raise PluginError(f"plugin {chain[-1]!r} requires {name!r}, which is not installed or is excluded")
+            raise PluginError(f"unknown plugin {name!r} (installed: {', '.join(sorted(available)) or 'none'})")
         state[name] = "visiting"
         for req in available[name].requires:
             visit(req, (*chain, name))
@@ -250,9 +246,7 @@ class PluginRegistry:
         for plugin in self.plugins:
             for perm, label in plugin.permissions.items():
                 if not perm.startswith(plugin.name + "."):
-                    raise PluginError(
-                        f"plugin {plugin.name!r} declares permission {perm!r} outside its namespace"
-                    )
+                    raise PluginError(f"plugin {plugin.name!r} declares permission {perm!r} outside its namespace")
                 perms[perm] = label
         return perms
 

@@ -113,18 +113,14 @@ def render_sync(request: Request, template: str, context: dict[str, Any], status
     return html_response(request, html, status_code, None)
 
 
-def html_response(
-    request: Request, html: str, status_code: int, headers: dict[str, str] | None
-) -> Response[str]:
+def html_response(request: Request, html: str, status_code: int, headers: dict[str, str] | None) -> Response[str]:
     response_headers = {"Vary": "HX-Request, Accept-Language, Cookie"}
     if headers:
         response_headers.update(headers)
     cookies = []
     query_lang = request.query_params.get("lang")
     if query_lang in LANGUAGES and query_lang != request.cookies.get(LANG_COOKIE):
-        cookies.append(
-            Cookie(key=LANG_COOKIE, value=query_lang, max_age=365 * 86400, samesite="lax", path="/")
-        )
+        cookies.append(Cookie(key=LANG_COOKIE, value=query_lang, max_age=365 * 86400, samesite="lax", path="/"))
     return Response(
         content=html,
         status_code=status_code,

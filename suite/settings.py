@@ -196,9 +196,7 @@ def load_settings(config_file: str | Path | None = None, environ: dict[str, str]
         raise SettingsError(f"default_language: must be one of {', '.join(LANGUAGES)}, got {lang!r}")
     search_url = values.get("search_url", "")
     if search_url and not search_url.startswith(("http://", "https://")):
-        raise SettingsError(
-            f"search_url: expected an http(s):// URL of a Meilisearch server, got {search_url!r}"
-        )
+        raise SettingsError(f"search_url: expected an http(s):// URL of a Meilisearch server, got {search_url!r}")
     for key in ("session_max_age", "upload_max_bytes", "login_window_seconds"):
         if key in values and values[key] <= 0:
             raise SettingsError(f"{key}: must be a positive number, got {values[key]}")

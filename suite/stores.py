@@ -42,14 +42,10 @@ class DatabaseStore(NamespacedStore):
         data = value.encode() if isinstance(value, str) else value
         async with self.database.session() as session:
             row = (
-                await session.execute(
-                    select(KeyValue).where(KeyValue.namespace == self.namespace, KeyValue.key == key)
-                )
+                await session.execute(select(KeyValue).where(KeyValue.namespace == self.namespace, KeyValue.key == key))
             ).scalar_one_or_none()
             if row is None:
-                session.add(
-                    KeyValue(namespace=self.namespace, key=key, value=data, expires_at=_expiry(expires_in))
-                )
+                session.add(KeyValue(namespace=self.namespace, key=key, value=data, expires_at=_expiry(expires_in)))
             else:
                 row.value = data
                 row.expires_at = _expiry(expires_in)
@@ -57,9 +53,7 @@ class DatabaseStore(NamespacedStore):
     async def _row(self, key: str) -> KeyValue | None:
         async with self.database.session() as session:
             row = (
-                await session.execute(
-                    select(KeyValue).where(KeyValue.namespace == self.namespace, KeyValue.key == key)
-                )
+                await session.execute(select(KeyValue).where(KeyValue.namespace == self.namespace, KeyValue.key == key))
             ).scalar_one_or_none()
         if row is not None and row.expires_at is not None and _aware(row.expires_at) <= datetime.now(UTC):
             await self.delete(key)
@@ -76,9 +70,7 @@ class DatabaseStore(NamespacedStore):
 
     async def delete(self, key: str) -> None:
         async with self.database.session() as session:
-            await session.execute(
-                delete(KeyValue).where(KeyValue.namespace == self.namespace, KeyValue.key == key)
-            )
+            await session.execute(delete(KeyValue).where(KeyValue.namespace == self.namespace, KeyValue.key == key))
 
     async def delete_all(self) -> None:
         async with self.database.session() as session:
@@ -87,9 +79,7 @@ class DatabaseStore(NamespacedStore):
     async def delete_expired(self) -> None:
         async with self.database.session() as session:
             await session.execute(
-                delete(KeyValue).where(
-                    KeyValue.expires_at.is_not(None), KeyValue.expires_at < datetime.now(UTC)
-                )
+                delete(KeyValue).where(KeyValue.expires_at.is_not(None), KeyValue.expires_at < datetime.now(UTC))
             )
 
     async def exists(self, key: str) -> bool:

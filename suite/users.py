@@ -142,9 +142,7 @@ async def set_password(session: AsyncSession, username: str, password: str, acto
         raise UserError(str(exc)) from None
     user.password_hash = hash_password(password)
     await destroy_user_sessions(session, user.id)
-    await record(
-        session, "user.password_set", actor_id=actor.id, actor=actor.name, target=user.username, ip=actor.ip
-    )
+    await record(session, "user.password_set", actor_id=actor.id, actor=actor.name, target=user.username, ip=actor.ip)
 
 
 async def set_active(session: AsyncSession, username: str, active: bool, actor: Actor = CLI_ACTOR) -> User:
@@ -163,16 +161,12 @@ async def set_active(session: AsyncSession, username: str, active: bool, actor: 
     return user
 
 
-async def set_roles(
-    session: AsyncSession, username: str, role_names: list[str], actor: Actor = CLI_ACTOR
-) -> User:
+async def set_roles(session: AsyncSession, username: str, role_names: list[str], actor: Actor = CLI_ACTOR) -> User:
     """Replace the user's roles; bumps ``auth_version`` so their sessions are rotated."""
     user = await get_user(session, username)
     roles = [await get_role(session, r) for r in sorted(set(role_names))]
     current = (
-        (await session.execute(select(Role.name).join(UserRole).where(UserRole.user_id == user.id)))
-        .scalars()
-        .all()
+        (await session.execute(select(Role.name).join(UserRole).where(UserRole.user_id == user.id))).scalars().all()
     )
     for link in (await session.execute(select(UserRole).where(UserRole.user_id == user.id))).scalars():
         await session.delete(link)
@@ -205,11 +199,7 @@ async def user_roles(session: AsyncSession, user_id: int) -> list[str]:
 
 async def department_tree(session: AsyncSession) -> list[tuple[int, Department]]:
     """Departments in tree order as (depth, department)."""
-    rows = (
-        (await session.execute(select(Department).order_by(Department.sort_order, Department.name)))
-        .scalars()
-        .all()
-    )
+    rows = (await session.execute(select(Department).order_by(Department.sort_order, Department.name))).scalars().all()
     children: dict[int | None, list[Department]] = {}
     for dep in rows:
         children.setdefault(dep.parent_id, []).append(dep)

@@ -107,9 +107,7 @@ class PostgresCluster:
 def _admin_execute(server_url: str, *statements: str) -> None:
     import psycopg
 
-    with psycopg.connect(
-        server_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
-    ) as conn:
+    with psycopg.connect(server_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
         for statement in statements:
             conn.execute(statement)
 
@@ -239,9 +237,7 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path, pg_server
         if backend == "sqlite":
             return f"sqlite:///{tmp_path / f'empty{next(_counter)}.db'}"
         if pg_server is None:
-            pytest.skip(
-                "PostgreSQL is not available here (set SUITE_TEST_REQUIRE_PG=1 to make this an error)"
-            )
+            pytest.skip("PostgreSQL is not available here (set SUITE_TEST_REQUIRE_PG=1 to make this an error)")
         name = f"suite_empty_{os.getpid()}_{next(_counter)}"
         _admin_execute(pg_server, f'CREATE DATABASE "{name}"')
         return _with_database(pg_server, name)
@@ -294,9 +290,7 @@ async def _create_user(settings: Settings, username: str, password: str, roles: 
 
 @pytest.fixture
 def make_user(settings: Settings):  # type: ignore[no-untyped-def]
-    def make(
-        username: str, roles: list[str] | None = None, kind: str = "employee", password: str = PASSWORD
-    ) -> int:
+    def make(username: str, roles: list[str] | None = None, kind: str = "employee", password: str = PASSWORD) -> int:
         return run(_create_user(settings, username, password, roles or ["employee"], kind))
 
     return make
@@ -322,9 +316,7 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> Any:
 
 def post_form(client: TestClient, url: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Any:
     """POST a form with the CSRF token, as a browser would."""
-    return client.post(
-        url, data={**(data or {}), "_csrf_token": csrf_token(client)}, follow_redirects=False, **kwargs
-    )
+    return client.post(url, data={**(data or {}), "_csrf_token": csrf_token(client)}, follow_redirects=False, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------

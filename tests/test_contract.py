@@ -116,9 +116,7 @@ def test_route_names_carry_the_prefix(plugin, tmp_path):
     checked = 0
     for route in app.routes:
         for handler in route.route_handlers:
-            owned = handler.opt.get("plugin") == plugin.name or route.path.startswith(
-                f"/static/{plugin.name}/"
-            )
+            owned = handler.opt.get("plugin") == plugin.name or route.path.startswith(f"/static/{plugin.name}/")
             if not owned:
                 continue
             if isinstance(route, HTTPRoute) and handler.http_methods == {"OPTIONS"} and handler.name is None:
@@ -132,9 +130,7 @@ def test_route_names_carry_the_prefix(plugin, tmp_path):
     for route in app.routes:
         for handler in route.route_handlers:
             if (handler.name or "").startswith(plugin.name + ":"):
-                assert handler.opt.get("plugin") == plugin.name or route.path.startswith(
-                    f"/static/{plugin.name}/"
-                )
+                assert handler.opt.get("plugin") == plugin.name or route.path.startswith(f"/static/{plugin.name}/")
 
 
 def test_permissions_carry_the_prefix(plugin):
@@ -147,11 +143,7 @@ def test_nav_items_and_hooks_are_well_formed(plugin):
     for item in plugin.nav_items():
         assert item.area in {"portal", "intranet", "admin"}
         assert item.url.startswith("/")
-        assert (
-            item.permission is None
-            or item.permission in plugin.permissions
-            or item.permission.startswith("core.")
-        )
+        assert item.permission is None or item.permission in plugin.permissions or item.permission.startswith("core.")
     for slot, renderer in plugin.template_hooks().items():
         assert slot.isidentifier()
         assert callable(renderer)

@@ -45,6 +45,7 @@ ADMIN_PASSWORD = "long-enough-pass"
 
 @dataclass
 class Installed:
+    src: Path  # the copy of the source tree the wheel was built from
     wheel: Path
     names: list[str]  # every path inside the wheel
     venv: Path
@@ -84,9 +85,7 @@ class Installed:
 
 
 def _run(cmd: list[str], timeout: float, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-    )
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def _build_wheel(src: Path, outdir: Path) -> Path:
@@ -126,12 +125,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
         timeout=600,
     )
     assert result.returncode == 0, f"pip install of the wheel failed:\n{result.stdout}\n{result.stderr}"
-    purelib = _run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], timeout=60
-    )
+    purelib = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], timeout=60)
     workdir = root / "work"
     workdir.mkdir()
     return Installed(
+        src=src,
         wheel=wheel,
         names=names,
         venv=venv,
@@ -172,10 +170,10 @@ def test_wheel_ships_templates_static_migrations_and_catalogs(installed: Install
         ("suite/migrations", "concelho/suite/migrations/"),
         ("plugins/alerts", "concelho/plugins/alerts/"),
     ):
-        for path in (ROOT / folder).rglob("*"):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-                wanted = prefix + path.relative_to(ROOT / folder).as_posix()
-                assert wanted in names, f"{path.relative_to(ROOT)} is not in the wheel (as {wanted})"
+        for path in (installed.src / folder).rglob("*"):
+            if path.is_file():
+                wanted = prefix + path.relative_to(installed.src / folder).as_posix()
+                assert wanted in names, f"{path.relative_to(installed.src)} is not in the wheel (as {wanted})"
 
 
 def test_wheel_has_only_the_concelho_namespace(installed: Installed) -> None:
@@ -196,9 +194,7 @@ def test_site_packages_has_no_generic_top_level_names(installed: Installed) -> N
     clashes = sorted(
         name
         for name in entries
-        if name in GENERIC_NAMES
-        or name.removesuffix(".py") in GENERIC_NAMES
-        or name.split(".")[0] in GENERIC_NAMES
+        if name in GENERIC_NAMES or name.removesuffix(".py") in GENERIC_NAMES or name.split(".")[0] in GENERIC_NAMES
     )
     assert not clashes, f"generic top-level names in site-packages: {clashes}"
     assert (installed.site_packages / "concelho" / "suite" / "app.py").is_file()
@@ -284,7 +280,7 @@ def test_installed_init_check_and_serve_outside_the_source_tree(installed: Insta
         assert 'name="_csrf_token"' in login.text
         script = httpx.get(f"{base}/static/core/htmx.min.js", timeout=10)
         assert script.status_code == 200
-        assert script.content == (ROOT / "static" / "core" / "htmx.min.js").read_bytes()
+        assert script.content == (installed.src / "static" / "core" / "htmx.min.js").read_bytes()
         assert httpx.get(f"{base}/static/alerts/alerts.css", timeout=10).status_code == 200
     finally:
         server.terminate()

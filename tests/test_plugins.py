@@ -37,9 +37,7 @@ def names(plugins: list[Plugin]) -> list[str]:
 
 
 def plain_settings(tmp_path: Path, **env: str) -> Settings:
-    return load_settings(
-        environ={"SUITE_DATA_DIR": str(tmp_path / "var"), "SUITE_SECRET_KEY": TEST_SECRET, **env}
-    )
+    return load_settings(environ={"SUITE_DATA_DIR": str(tmp_path / "var"), "SUITE_SECRET_KEY": TEST_SECRET, **env})
 
 
 # --------------------------------------------------------------------------------------------
@@ -83,9 +81,7 @@ def test_unknown_selected_plugin_lists_installed():
 # SUITE_PLUGINS / SUITE_PLUGINS_EXCLUDE
 # --------------------------------------------------------------------------------------------
 def test_all_installed_plugins_are_enabled_by_default(tmp_path):
-    registry = PluginRegistry.from_settings(
-        plain_settings(tmp_path), pool(fake("b", "a"), fake("a"), fake("c"))
-    )
+    registry = PluginRegistry.from_settings(plain_settings(tmp_path), pool(fake("b", "a"), fake("a"), fake("c")))
     assert names(registry.plugins) == ["a", "b", "c"]
     assert "a" in registry and registry.get("zzz") is None
 

@@ -70,9 +70,7 @@ def test_the_walk_catches_a_forgotten_guard(tmp_path):
         "GET /leaky/secret (leaky:secret)",
         "OPTIONS /leaky/secret (options_handler)",
     ]
-    assert protected_get_paths(app) == sorted(
-        {*protected_get_paths(create_app(settings, {})), "/leaky/secret"}
-    )
+    assert protected_get_paths(app) == sorted({*protected_get_paths(create_app(settings, {})), "/leaky/secret"})
 
 
 def test_public_marker_is_exactly_true(app):

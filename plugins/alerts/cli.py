@@ -8,9 +8,7 @@ from typing import Annotated
 import typer
 from concelho.cli.common import emit, fail, run_db
 
-app = typer.Typer(
-    help="Alert banner on the public portal (civil protection, weather warnings).", no_args_is_help=True
-)
+app = typer.Typer(help="Alert banner on the public portal (civil protection, weather warnings).", no_args_is_help=True)
 
 
 @app.command("raise")

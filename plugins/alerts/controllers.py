@@ -73,9 +73,7 @@ class AlertsController(Controller):
         return Redirect("/intranet/alerts/", status_code=303)
 
     @post("/{alert_id:int}/clear", name="alerts:clear")
-    async def clear(
-        self, request: Request, db: NamedDependency[AsyncSession], alert_id: FromPath[int]
-    ) -> Response:
+    async def clear(self, request: Request, db: NamedDependency[AsyncSession], alert_id: FromPath[int]) -> Response:
         try:
             await clear_alert(db, alert_id, request.scope["user"].username)
         except AlertError:

@@ -15,11 +15,10 @@ class AlertsPlugin(Plugin):
     version = "0.1.0"
     permissions = {"alerts.manage": "Raise and clear the portal alert banner"}
 
-
     def __init__(self) -> None:
         super().__init__()
-        #: (page-cache generation, active alerts): refreshed whenever the generation moves.
-        self._cache: tuple[int, list[Any]] | None = None
+        #: Per app: (page-cache generation, active alerts), refreshed whenever the generation moves.
+        self._cache: dict[int, tuple[int, list[Any]]] = {}
 
     def route_handlers(self) -> list[Any]:
         from .controllers import AlertsController
@@ -27,9 +26,7 @@ class AlertsPlugin(Plugin):
         return [AlertsController]
 
     def nav_items(self) -> list[NavItem]:
-        return [
-            NavItem(N_("Alerts"), "/intranet/alerts/", area="intranet", permission="alerts.manage", order=90)
-        ]
+        return [NavItem(N_("Alerts"), "/intranet/alerts/", area="intranet", permission="alerts.manage", order=90)]
 
     def template_hooks(self) -> dict[str, Any]:
         return {"portal_top": self.render_banner, "head": self.render_stylesheet}
@@ -62,17 +59,18 @@ class AlertsPlugin(Plugin):
         return 1
 
     def invalidate(self, **_: Any) -> None:
-        self._cache = None
+        self._cache.clear()
 
     async def current_alerts(self, state: Any) -> list[Any]:
         generation = await state.page_cache.generation()
-        if self._cache is None or self._cache[0] != generation:
+        cached = self._cache.get(id(state))
+        if cached is None or cached[0] != generation:
             from .services import active_alerts
 
             async with state.database.sessionmaker() as session:
                 alerts = await active_alerts(session)
-            self._cache = (generation, alerts)
-        return self._cache[1]
+            cached = self._cache[id(state)] = (generation, alerts)
+        return cached[1]
 
     def render_stylesheet(self, request: Any) -> Markup:
         return Markup('<link rel="stylesheet" href="/static/alerts/alerts.css">')

@@ -74,8 +74,7 @@ class AuthController(Controller):
         user = (
             await db.execute(
                 select(User).where(
-                    (func.lower(User.username) == username.lower())
-                    | (func.lower(User.email) == username.lower())
+                    (func.lower(User.username) == username.lower()) | (func.lower(User.email) == username.lower())
                 )
             )
         ).scalar_one_or_none()
@@ -97,9 +96,7 @@ class AuthController(Controller):
         await record(db, "login", actor_id=user.id, actor=user.username, ip=ip)
         await db.commit()
         response = Redirect(target, status_code=303)
-        response.set_cookie(
-            session_cookie(token, state.settings.session_max_age, state.settings.secure_cookies)
-        )
+        response.set_cookie(session_cookie(token, state.settings.session_max_age, state.settings.secure_cookies))
         return response
 
     @post("/logout", name="core:logout")

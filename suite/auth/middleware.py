@@ -24,9 +24,7 @@ def session_cookie(value: str, max_age: int, secure: bool) -> Cookie:
 
 
 def clear_session_cookie(secure: bool) -> Cookie:
-    return Cookie(
-        key=COOKIE_NAME, value="", max_age=0, path="/", httponly=True, secure=secure, samesite="lax"
-    )
+    return Cookie(key=COOKIE_NAME, value="", max_age=0, path="/", httponly=True, secure=secure, samesite="lax")
 
 
 def _read_cookie(scope: Scope) -> str | None:
@@ -87,8 +85,7 @@ class AuthMiddleware:
                 headers = list(message.get("headers", []))
                 # A handler that set the session cookie itself (login/logout) wins.
                 if not any(
-                    k.lower() == b"set-cookie" and v.startswith(COOKIE_NAME.encode() + b"=")
-                    for k, v in headers
+                    k.lower() == b"set-cookie" and v.startswith(COOKIE_NAME.encode() + b"=") for k, v in headers
                 ):
                     headers.append((b"set-cookie", set_cookie.to_header(header="").strip().encode("latin-1")))
                 message["headers"] = headers

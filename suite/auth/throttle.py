@@ -14,9 +14,7 @@ class LoginThrottle:
     submitted username (existing or not), so throttling reveals nothing about accounts.
     """
 
-    def __init__(
-        self, account_store: Store, ip_store: Store, max_account: int, max_ip: int, window: int
-    ) -> None:
+    def __init__(self, account_store: Store, ip_store: Store, max_account: int, max_ip: int, window: int) -> None:
         if account_store is ip_store:
             raise ValueError("each limiter needs its own store")
         self.account_store = account_store

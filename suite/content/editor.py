@@ -66,9 +66,7 @@ def _int(raw: Any) -> int | None:
         return None
 
 
-def form_to_input(
-    form: FormMultiDict, ctype: ContentType
-) -> tuple[ContentInput, dict[str, str], dict[str, Any]]:
+def form_to_input(form: FormMultiDict, ctype: ContentType) -> tuple[ContentInput, dict[str, str], dict[str, Any]]:
     """Form fields → ContentInput, plus errors for unparseable dates and the raw values to re-display."""
     raw: dict[str, Any] = {k: form.get(k, "") for k in form}
     errors: dict[str, str] = {}
@@ -202,9 +200,7 @@ class EditorController(Controller):
         items = (
             (
                 await db.execute(
-                    query.order_by(ContentItem.updated_at.desc())
-                    .limit(PAGE_SIZE)
-                    .offset((page - 1) * PAGE_SIZE)
+                    query.order_by(ContentItem.updated_at.desc()).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
                 )
             )
             .scalars()
@@ -261,9 +257,7 @@ class EditorController(Controller):
             return await self._form_page(request, db, ctype, raw, errors, status=400)
         user = request.scope["user"]
         try:
-            item = await save(
-                db, ctype, data, actor_id=user.id, actor=user.username, status="draft", note="created"
-            )
+            item = await save(db, ctype, data, actor_id=user.id, actor=user.username, status="draft", note="created")
         except ContentError as exc:
             await db.rollback()
             return await self._form_page(request, db, ctype, raw, exc.errors, status=400)
@@ -278,24 +272,18 @@ class EditorController(Controller):
         return item
 
     @get("/{item_id:int}", name="content:edit")
-    async def edit(
-        self, request: Request, db: NamedDependency[AsyncSession], item_id: FromPath[int]
-    ) -> Response:
+    async def edit(self, request: Request, db: NamedDependency[AsyncSession], item_id: FromPath[int]) -> Response:
         item = await self._item(db, item_id)
         return await self._form_page(request, db, _ctype(request, item.type), item_to_form(item), {}, item)
 
     @post("/{item_id:int}", name="content:update")
-    async def update(
-        self, request: Request, db: NamedDependency[AsyncSession], item_id: FromPath[int]
-    ) -> Response:
+    async def update(self, request: Request, db: NamedDependency[AsyncSession], item_id: FromPath[int]) -> Response:
         item = await self._item(db, item_id)
         ctype = _ctype(request, item.type)
         form = await request.form()
         data, errors, raw = form_to_input(form, ctype)
         if "preview" in form:
-            return await self._form_page(
-                request, db, ctype, raw, errors, item, preview=render_markdown(data.body)
-            )
+            return await self._form_page(request, db, ctype, raw, errors, item, preview=render_markdown(data.body))
         if errors:
             return await self._form_page(request, db, ctype, raw, errors, item, status=400)
         user = request.scope["user"]
@@ -317,9 +305,7 @@ class EditorController(Controller):
         return Response(html, media_type="text/html", headers={"Vary": "HX-Request"})
 
     @post("/{item_id:int}/action", name="content:action")
-    async def action(
-        self, request: Request, db: NamedDependency[AsyncSession], item_id: FromPath[int]
-    ) -> Response:
+    async def action(self, request: Request, db: NamedDependency[AsyncSession], item_id: FromPath[int]) -> Response:
         item = await self._item(db, item_id)
         form = await request.form()
         name = str(form.get("action", ""))
@@ -412,6 +398,4 @@ def _allowed_actions(request: Request, item: ContentItem | None) -> list[str]:
     if item is None:
         return []
     user = request.scope["user"]
-    return [
-        name for name, (allowed, _, perm) in TRANSITIONS.items() if item.status in allowed and user.has(perm)
-    ]
+    return [name for name, (allowed, _, perm) in TRANSITIONS.items() if item.status in allowed and user.has(perm)]

@@ -85,11 +85,7 @@ async def live_items(
     order = order_by if order_by is not None else (ContentItem.published_at.desc(), ContentItem.id.desc())
     if not isinstance(order, tuple | list):
         order = (order,)
-    rows = (
-        (await db.execute(query.order_by(*order).limit(per_page).offset((page - 1) * per_page)))
-        .scalars()
-        .all()
-    )
+    rows = (await db.execute(query.order_by(*order).limit(per_page).offset((page - 1) * per_page))).scalars().all()
     return PageResult(list(rows), page, pages, total)
 
 
@@ -127,9 +123,7 @@ def json_ld(data: dict[str, Any]) -> Markup:
     return Markup(f'<script type="application/ld+json">{text}</script>')  # noqa: S704 - escaped JSON
 
 
-def item_schema(
-    request: Request, ctype: ContentType, item: ContentItem, extra: dict[str, Any] | None = None
-) -> dict:
+def item_schema(request: Request, ctype: ContentType, item: ContentItem, extra: dict[str, Any] | None = None) -> dict:
     url = base_url(request) + ctype.url(item.slug, item.language)
     site = request.app.state.suite.settings.site_name
     data: dict[str, Any] = {

@@ -169,9 +169,7 @@ def _snapshot(item: ContentItem) -> dict[str, Any]:
 async def _add_revision(session: AsyncSession, item: ContentItem, actor_id: int | None, note: str) -> None:
     number = (
         await session.execute(
-            select(func.coalesce(func.max(ContentRevision.number), 0)).where(
-                ContentRevision.content_id == item.id
-            )
+            select(func.coalesce(func.max(ContentRevision.number), 0)).where(ContentRevision.content_id == item.id)
         )
     ).scalar_one() + 1
     session.add(
@@ -222,9 +220,7 @@ async def save(
     if not item.translation_group:
         if data.translation_of:
             original = await session.get(ContentItem, data.translation_of)
-            item.translation_group = (
-                (original.translation_group or str(original.id)) if original else str(item.id)
-            )
+            item.translation_group = (original.translation_group or str(original.id)) if original else str(item.id)
             if original is not None and not original.translation_group:
                 original.translation_group = item.translation_group
         else:
@@ -251,9 +247,7 @@ async def transition(
     item.updated_at = now
     await _add_revision(session, item, actor_id, action)
     await bump_cache_generation(session)
-    await record(
-        session, f"content.{action}", actor_id=actor_id, actor=actor, target=f"{item.type}:{item.id}"
-    )
+    await record(session, f"content.{action}", actor_id=actor_id, actor=actor, target=f"{item.type}:{item.id}")
     return item
 
 
@@ -281,9 +275,7 @@ async def restore(
     """Bring back a revision's fields as a new revision (history is never rewritten)."""
     revision = (
         await session.execute(
-            select(ContentRevision).where(
-                ContentRevision.content_id == item.id, ContentRevision.number == number
-            )
+            select(ContentRevision).where(ContentRevision.content_id == item.id, ContentRevision.number == number)
         )
     ).scalar_one_or_none()
     if revision is None:
@@ -346,9 +338,7 @@ async def publish_scheduled(session: AsyncSession, now: datetime | None = None) 
         item.status = "archived"
         await _add_revision(session, item, None, "expired")
     marker = (
-        await session.execute(
-            select(KeyValue).where(KeyValue.namespace == "cache", KeyValue.key == "scheduled_at")
-        )
+        await session.execute(select(KeyValue).where(KeyValue.namespace == "cache", KeyValue.key == "scheduled_at"))
     ).scalar_one_or_none()
     last = datetime.fromisoformat(marker.value.decode()) if marker else datetime.fromtimestamp(0, UTC)
     went_live = (

@@ -47,9 +47,7 @@ def upgrade() -> None:
         sa.Column("audience", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("uploaded_by", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["uploaded_by"], ["core_user.id"], name=op.f("fk_core_media_uploaded_by_core_user")
-        ),
+        sa.ForeignKeyConstraint(["uploaded_by"], ["core_user.id"], name=op.f("fk_core_media_uploaded_by_core_user")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_core_media")),
     )
     with op.batch_alter_table("core_media", schema=None) as batch_op:
@@ -84,9 +82,7 @@ def upgrade() -> None:
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["author_id"], ["core_user.id"], name=op.f("fk_core_content_author_id_core_user")
-        ),
+        sa.ForeignKeyConstraint(["author_id"], ["core_user.id"], name=op.f("fk_core_content_author_id_core_user")),
         sa.ForeignKeyConstraint(
             ["department_id"],
             ["core_department.id"],
@@ -106,14 +102,10 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_core_content_audience"), ["audience"], unique=False)
         batch_op.create_index(batch_op.f("ix_core_content_category"), ["category"], unique=False)
         batch_op.create_index(batch_op.f("ix_core_content_department_id"), ["department_id"], unique=False)
-        batch_op.create_index(
-            "ix_core_content_listing", ["type", "language", "status", "published_at"], unique=False
-        )
+        batch_op.create_index("ix_core_content_listing", ["type", "language", "status", "published_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_core_content_parent_id"), ["parent_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_core_content_publish_at"), ["publish_at"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_core_content_translation_group"), ["translation_group"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_core_content_translation_group"), ["translation_group"], unique=False)
         batch_op.create_index(batch_op.f("ix_core_content_unpublish_at"), ["unpublish_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_core_content_workspace_id"), ["workspace_id"], unique=False)
 

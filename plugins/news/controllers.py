@@ -1,0 +1,126 @@
+"""Public news pages: list (pagination, category filter), article, RSS and Atom feeds; home block."""
+
+from __future__ import annotations
+
+from concelho.suite.auth.guards import PUBLIC
+from concelho.suite.content.models import ContentItem
+from concelho.suite.content.portal import Crumb, base_url, live_item, live_items, page_meta, render_item
+from concelho.suite.content.service import published_clause
+from concelho.suite.render import base_context, render, request_language
+from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .feeds import atom, rss
+from .plugin import ARTICLE, CATEGORIES
+
+PER_PAGE = 10
+
+
+class NewsController(Controller):
+    path = "/noticias"
+    opt = PUBLIC
+
+    @get("/", name="news:list")
+    async def index(
+        self, request: Request, db: NamedDependency[AsyncSession], page: int = 1, categoria: str = ""
+    ) -> Response:
+        async def produce() -> Response:
+            lang = request_language(request)
+            category = categoria if categoria in CATEGORIES else None
+            result = await live_items(db, ARTICLE.name, lang, page=page, per_page=PER_PAGE, category=category)
+            return await render(
+                request,
+                "news/list.html",
+                {
+                    "result": result,
+                    "categories": CATEGORIES,
+                    "category": category,
+                    "ctype": ARTICLE,
+                    "crumbs": [Crumb("Home", "/"), Crumb("News")],
+                    "meta": page_meta(request, title="News", path="/noticias"),
+                },
+                block="results",
+            )
+
+        return await request.app.state.suite.page_cache.serve(request, produce)
+
+    @get("/{slug:str}", name="news:detail")
+    async def detail(self, request: Request, db: NamedDependency[AsyncSession], slug: FromPath[str]) -> Response:
+        async def produce() -> Response:
+            item = await live_item(db, ARTICLE, slug)
+            related = await related_items(db, item)
+            return await render_item(request, db, ARTICLE, item, "news/detail.html", context={"related": related})
+
+        return await request.app.state.suite.page_cache.serve(request, produce)
+
+    @get("/feed.rss", name="news:rss")
+    async def rss_feed(self, request: Request, db: NamedDependency[AsyncSession], categoria: str = "") -> Response:
+        items, title, link, self_url, lang = await _feed_items(request, db, categoria, "rss")
+        body = rss(title, link, self_url, title, lang, items)
+        return Response(body, media_type="application/rss+xml; charset=utf-8")
+
+    @get("/feed.atom", name="news:atom")
+    async def atom_feed(self, request: Request, db: NamedDependency[AsyncSession], categoria: str = "") -> Response:
+        items, title, link, self_url, lang = await _feed_items(request, db, categoria, "atom")
+        return Response(atom(title, link, self_url, lang, items), media_type="application/atom+xml; charset=utf-8")
+
+
+async def _feed_items(
+    request: Request, db: AsyncSession, categoria: str, kind: str
+) -> tuple[list[tuple[ContentItem, str]], str, str, str, str]:
+    lang = request_language(request)
+    category = categoria if categoria in CATEGORIES else None
+    result = await live_items(db, ARTICLE.name, lang, per_page=30, category=category)
+    root = base_url(request)
+    site = request.app.state.suite.settings.site_name
+    title = f"{site} — {'Notícias' if lang == 'pt' else 'News'}" + (f" ({category})" if category else "")
+    query = f"?categoria={category}" if category else ""
+    link = root + "/noticias" + query
+    self_url = root + f"/noticias/feed.{kind}" + query
+    return [(i, root + ARTICLE.url(i.slug, i.language)) for i in result.items], title, link, self_url, lang
+
+
+async def related_items(db: AsyncSession, item: ContentItem, limit: int = 3) -> list[ContentItem]:
+    """Same category first, then shared tags, newest first."""
+    rows = (
+        (
+            await db.execute(
+                select(ContentItem)
+                .where(
+                    ContentItem.type == ARTICLE.name,
+                    ContentItem.language == item.language,
+                    ContentItem.id != item.id,
+                    ContentItem.audience == "public",
+                    published_clause(),
+                )
+                .order_by(ContentItem.published_at.desc())
+                .limit(200)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    tags = set(item.tags or [])
+
+    def score(other: ContentItem) -> tuple[int, int]:
+        return (int(other.category == item.category and bool(item.category)) * 2 + len(tags & set(other.tags or [])), 0)
+
+    ranked = sorted(rows, key=score, reverse=True)
+    return [r for r in ranked if score(r)[0] > 0][:limit]
+
+
+async def latest_news_block(request: Request) -> Markup:
+    """Home page slot: the latest three articles."""
+    state = request.app.state.suite
+    lang = request_language(request)
+    async with state.database.sessionmaker() as db:
+        result = await live_items(db, ARTICLE.name, lang, per_page=3)
+    if not result.items:
+        return Markup("")
+    tmpl = state.templates.get_template("news/_home.html")
+    html = await tmpl.render_async({**base_context(request), "items": result.items, "ctype": ARTICLE})
+    return Markup(html)  # noqa: S704 - autoescaped template output
