@@ -8,6 +8,7 @@ skipped, unless ``SUITE_TEST_REQUIRE_BROWSER=1`` (CI) makes that an error.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -37,6 +38,8 @@ CHROMIUM_ARGS = [
 ADMIN_EMAIL = "admin@vilaserena.example"
 ADMIN_PASSWORD = "browser-test-password-2026"
 SUITE = Path(sys.executable).parent / "suite"
+INTRANET_HOME = re.compile(r"/intranet/?$")
+ALERTS_PAGE = re.compile(r"/intranet/alerts/?$")
 
 # Collects what the page reports about itself: runtime errors and CSP violations (init scripts
 # run through the DevTools protocol, so the page's own CSP does not block this one).
@@ -165,6 +168,17 @@ class Tab:
     page: Any
     javascript: bool = True
     console_errors: list[str] = field(default_factory=list)
+    favicon_misses: int = 0
+
+    def console_message(self, msg: Any) -> None:
+        if msg.type != "error":
+            return
+        if (msg.location or {}).get("url", "").endswith("/favicon.ico"):
+            # Chromium asks for /favicon.ico on its own and logs the 404 as a console error;
+            # the pages never reference it, so this is not an error of the page.
+            self.favicon_misses += 1
+            return
+        self.console_errors.append(f"{msg.text} ({(msg.location or {}).get('url', '')})")
 
     def problems(self) -> list[str]:
         """Console errors (CSP reports land there too) and violations seen by the page itself."""
@@ -183,7 +197,7 @@ def _open(browser: Any, server: Server, *, javascript: bool = True) -> Tab:
     context.add_init_script(REPORTER)
     page = context.new_page()
     tab = Tab(page, javascript)
-    page.on("console", lambda msg: tab.console_errors.append(msg.text) if msg.type == "error" else None)
+    page.on("console", lambda msg: tab.console_message(msg))
     page.on("pageerror", lambda exc: tab.console_errors.append(f"uncaught: {exc}"))
     return tab
 
@@ -207,7 +221,7 @@ def sign_in(page: Any) -> None:
     page.get_by_label("Username or e-mail").fill("admin")
     page.get_by_label("Password").fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/intranet/**")
+    page.wait_for_url(INTRANET_HOME)
 
 
 def raise_alert_with_form(page: Any, message: str) -> None:
@@ -215,7 +229,7 @@ def raise_alert_with_form(page: Any, message: str) -> None:
     page.get_by_label("Message (Portuguese)").fill(message)
     page.get_by_label("Level").select_option("info")
     page.get_by_role("button", name="Raise alert").click()
-    page.wait_for_url("**/intranet/alerts/")
+    page.wait_for_url(ALERTS_PAGE)
 
 
 def alert_row(page: Any, message: str) -> Any:
@@ -237,12 +251,12 @@ def test_smoke_portal_sign_in_and_intranet(tab: Tab, server: Server, tmp_path: P
     expect(banner).to_contain_text("rough seas")  # the demo alert, in English (Accept-Language)
 
     page.get_by_role("link", name="Staff sign in").click()
-    page.wait_for_url("**/login*")
+    page.wait_for_url(re.compile(r"/login(\?.*)?$"))
     page.get_by_label("Username or e-mail").fill("admin")
     page.get_by_label("Password").fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
 
-    page.wait_for_url("**/intranet/")
+    page.wait_for_url(INTRANET_HOME)
     greeting = page.get_by_role("heading", level=1)
     expect(greeting).to_contain_text("Hello")
     expect(greeting).to_contain_text("Administrator")
@@ -373,7 +387,7 @@ def test_clear_button_works_without_javascript(nojs_tab: Tab) -> None:
 
     with page.expect_navigation():
         row.get_by_role("button", name="Clear").click()
-    assert page.url.endswith("/intranet/alerts/")
+    assert ALERTS_PAGE.search(page.url), page.url
     expect(alert_row(page, message)).to_contain_text("cleared")
     page.goto("/")
     expect(page.get_by_role("region", name="Alerts")).not_to_contain_text(message)

@@ -225,15 +225,16 @@ def test_api_404_is_json(client):
     assert response.json() == {"status_code": 404, "detail": "Not Found"}
 
 
-def test_sign_out_works_from_an_error_page(client, make_user):
-    """Regression: pages for unknown routes had an empty CSRF token, so their sign-out form was refused."""
-    make_user("ana")
-    login(client, "ana")
-    page = client.get("/no/such/page")
-    assert page.status_code == 404
-    token = next(a["value"] for a in Page(page.text).find("input") if a.get("name") == "_csrf_token")
+def test_sign_out_works_from_the_form_expired_page(client, make_user):
+    """Regression: the CSRF-failure page had an empty token, so its own sign-out form was refused again."""
+    make_user("boss", roles=["admin", "employee"])
+    login(client, "boss")
+    expired = client.post("/intranet/alerts/", data={"message": "Sem token"}, follow_redirects=False)
+    assert expired.status_code == 403
+    assert "O formulário expirou" in expired.text
+    token = next(a["value"] for a in Page(expired.text).find("input") if a.get("name") == "_csrf_token")
     assert token == csrf_token(client)
-    assert f'"x-csrftoken": "{token}"' in page.text
+    assert f'"x-csrftoken": "{token}"' in expired.text
     response = client.post("/logout", data={"_csrf_token": token}, follow_redirects=False)
     assert response.status_code == 303
     assert client.get("/intranet/", follow_redirects=False).status_code == 303  # signed out

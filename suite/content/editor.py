@@ -302,7 +302,7 @@ class EditorController(Controller):
         """HTMX live preview of the body (sanitised Markdown)."""
         form = await request.form()
         html = render_markdown(str(form.get("body", "")))
-        return Response(html, media_type="text/html", headers={"Vary": "HX-Request"})
+        return Response(html, status_code=200, media_type="text/html", headers={"Vary": "HX-Request"})
 
     @post("/{item_id:int}/action", name="content:action")
     async def action(self, request: Request, db: NamedDependency[AsyncSession], item_id: FromPath[int]) -> Response:
