@@ -21,6 +21,7 @@ from litestar.static_files import create_static_files_router
 from .auth.controllers import AuthController
 from .auth.middleware import AuthMiddleware
 from .content.editor import EditorController
+from .content.media_pages import MediaLibraryController, PublicMediaController
 from .errors import http_exception_handler, internal_error_handler
 from .pages import AdminController, HealthController, IntranetController, PortalController
 from .paths import STATIC_DIR
@@ -63,6 +64,8 @@ def create_app(settings: Settings | None = None, available: dict[str, Plugin] | 
         AdminController,
         HealthController,
         EditorController,
+        MediaLibraryController,
+        PublicMediaController,
         create_static_files_router(
             path="/static/core", directories=[STATIC_DIR / "core"], name="core:static", opt={"public": True}
         ),
@@ -117,6 +120,7 @@ def create_app(settings: Settings | None = None, available: dict[str, Plugin] | 
         lifespan=[lifespan],
         debug=settings.debug,
         openapi_config=None,
+        request_max_body_size=settings.upload_max_bytes + 1024 * 1024,
     )
     app.state.suite = state
     return app

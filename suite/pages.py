@@ -70,12 +70,12 @@ class PortalController(Controller):
         urls.extend((root + t.section_url, None) for t in types.values() if t.section_url)
         if types:
             rows = await db.execute(
-                select(ContentItem.type, ContentItem.slug, ContentItem.language, ContentItem.updated_at).where(
-                    ContentItem.type.in_(list(types)), ContentItem.audience == "public", published_clause()
-                )
+                select(
+                    ContentItem.type, ContentItem.slug, ContentItem.language, ContentItem.data, ContentItem.updated_at
+                ).where(ContentItem.type.in_(list(types)), ContentItem.audience == "public", published_clause())
             )
-            for type_name, slug, language, updated in rows:
-                urls.append((root + types[type_name].url(slug, language), updated.date().isoformat()))
+            for row in rows:
+                urls.append((root + types[row.type].url_for(row), row.updated_at.date().isoformat()))
         seen: set[str] = set()
         parts = [
             '<?xml version="1.0" encoding="UTF-8"?>',

@@ -124,7 +124,7 @@ def json_ld(data: dict[str, Any]) -> Markup:
 
 
 def item_schema(request: Request, ctype: ContentType, item: ContentItem, extra: dict[str, Any] | None = None) -> dict:
-    url = base_url(request) + ctype.url(item.slug, item.language)
+    url = base_url(request) + ctype.url_for(item)
     site = request.app.state.suite.settings.site_name
     data: dict[str, Any] = {
         "@type": ctype.schema_type,
@@ -192,22 +192,22 @@ async def render_item(
     """Render a content item page with breadcrumbs, alternates, canonical URL, OG and JSON-LD."""
     root = base_url(request)
     others = await translations_of(db, item)
-    alternates = {item.language: root + ctype.url(item.slug, item.language)}
+    alternates = {item.language: root + ctype.url_for(item)}
     for other in others:
-        alternates[other.language] = root + ctype.url(other.slug, other.language)
+        alternates[other.language] = root + ctype.url_for(other)
     if crumbs is None:
         crumbs = [Crumb("Home", "/")]
         if ctype.section_label:
             crumbs.append(Crumb(ctype.section_label, ctype.section_url))
         if ctype.hierarchical:
-            crumbs.extend(Crumb(a.title, ctype.url(a.slug, a.language)) for a in await ancestors(db, item))
+            crumbs.extend(Crumb(a.title, ctype.url_for(a)) for a in await ancestors(db, item))
         crumbs.append(Crumb(item.title))
     request.scope.setdefault("state", {})["lang"] = item.language
     meta = page_meta(
         request,
         title=item.title,
         description=item.summary or plain_text(item.body, 200),
-        path=ctype.url_pattern.format(slug=item.slug),
+        path=ctype.path_for(item),
         language=item.language,
         alternates=alternates,
         updated=item.updated_at,
@@ -230,3 +230,39 @@ async def render_item(
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+async def live_items_preferring(
+    db: AsyncSession,
+    type_name: str,
+    language: str,
+    *,
+    category: str | None = None,
+    where: tuple[Any, ...] = (),
+    order_by: Any = None,
+    limit: int = 2000,
+) -> list[ContentItem]:
+    """Published public items of one type, one per translation group: the ``language`` version when there is
+    one, else the Portuguese original (else any).  For catalogues that must stay complete in every language."""
+    query = select(ContentItem).where(
+        ContentItem.type == type_name, ContentItem.audience == "public", published_clause(), *where
+    )
+    if category:
+        query = query.where(ContentItem.category == category)
+    order = order_by if order_by is not None else (ContentItem.sort_order, ContentItem.title, ContentItem.id)
+    if not isinstance(order, tuple | list):
+        order = (order,)
+    rows = list((await db.execute(query.order_by(*order).limit(limit))).scalars())
+
+    def group(item: ContentItem) -> str:
+        return item.translation_group or f"#{item.id}"
+
+    def rank(item: ContentItem) -> int:
+        return 0 if item.language == language else 1 if item.language == "pt" else 2
+
+    chosen: dict[str, ContentItem] = {}
+    for item in rows:
+        current = chosen.get(group(item))
+        if current is None or rank(item) < rank(current):
+            chosen[group(item)] = item
+    return [item for item in rows if chosen[group(item)] is item]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -31,9 +33,41 @@ class FieldSpec:
     choices: tuple[str, ...] = ()
     help: str = ""
     max_length: int = 2000
+    #: Regular expression a text value (or every line of a ``lines`` value) must match in full.
+    pattern: str = ""
+    pattern_error: str = "This value is not in the expected format."
+    #: Inclusive bounds of an ``int`` or ``float`` value.
+    min_value: float | None = None
+    max_value: float | None = None
 
     def parse(self, raw: Any) -> tuple[Any, str | None]:
         """Convert form/import input to the stored value; returns (value, error message)."""
+        value, error = self._convert(raw)
+        if error is None and value is not None:
+            error = self._check(value)
+        return (None, error) if error else (value, None)
+
+    def _check(self, value: Any) -> str | None:
+        """The declared constraints (pattern, bounds) on an already converted value."""
+        if self.kind == "float" and not math.isfinite(value):
+            return "Enter a number."
+        if self.kind in {"int", "float"}:
+            low, high = self.min_value, self.max_value
+            if (low is not None and value < low) or (high is not None and value > high):
+                if low is not None and high is not None:
+                    return f"Enter a number from {low:g} to {high:g}."
+                return (
+                    f"Enter a number of at least {low:g}."
+                    if low is not None
+                    else f"Enter a number of at most {high:g}."
+                )
+        if self.pattern and self.kind in {"text", "textarea", "lines"}:
+            values = value if self.kind == "lines" else [value]
+            if any(not re.fullmatch(self.pattern, v) for v in values):
+                return self.pattern_error
+        return None
+
+    def _convert(self, raw: Any) -> tuple[Any, str | None]:
         if raw is None or raw == "" or raw == []:
             if self.required:
                 return None, "This field is required."
@@ -110,6 +144,18 @@ class ContentType:
     def url(self, slug: str, language: str = "pt") -> str:
         path = self.url_pattern.format(slug=slug)
         return path if language == "pt" else f"{path}?lang={language}"
+
+    def path_for(self, item: Any) -> str:
+        """Path of ``item`` (anything with ``slug``, ``language``, ``data``) without the language parameter.
+
+        Types whose address depends on more than the slug (a field in ``data``) override this.
+        """
+        return self.url_pattern.format(slug=item.slug)
+
+    def url_for(self, item: Any) -> str:
+        """URL of ``item`` on the portal, with ``?lang=`` for other languages than Portuguese."""
+        path = self.path_for(item)
+        return path if item.language == "pt" else f"{path}?lang={item.language}"
 
     def field(self, name: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.name == name), None)
