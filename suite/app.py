@@ -20,9 +20,11 @@ from litestar.static_files import create_static_files_router
 
 from .auth.controllers import AuthController
 from .auth.middleware import AuthMiddleware
+from .cache import PageCacheMiddleware
 from .content.editor import EditorController
 from .content.media_pages import MediaLibraryController, PublicMediaController
 from .errors import http_exception_handler, internal_error_handler
+from .jobs import background_jobs
 from .pages import AdminController, HealthController, IntranetController, PortalController
 from .paths import STATIC_DIR
 from .plugins import Plugin, PluginError, PluginRegistry
@@ -91,7 +93,11 @@ def create_app(settings: Settings | None = None, available: dict[str, Plugin] | 
             if result is not None:
                 await result
         try:
-            yield
+            if settings.background_jobs:
+                async with background_jobs(state, interval=settings.jobs_interval_seconds):
+                    yield
+            else:
+                yield
         finally:
             await state.database.dispose()
 
@@ -99,6 +105,14 @@ def create_app(settings: Settings | None = None, available: dict[str, Plugin] | 
         route_handlers=route_handlers,
         dependencies={"db": Provide(provide_db)},
         middleware=[
+            DefineMiddleware(
+                PageCacheMiddleware,
+                cache=state.page_cache,
+                csrf_secret=settings.secret_key,
+                csrf_cookie=CSRF_COOKIE,
+                secure=settings.secure_cookies,
+                default_language=settings.default_language,
+            ),
             DefineMiddleware(
                 AuthMiddleware,
                 database=state.database,

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
 
 from litestar import Request, Response
 from litestar.utils.scope.state import ScopeState
@@ -28,8 +29,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .db import Database
+from .i18n import LANG_COOKIE, negotiate
 from .models import KeyValue
 from .render import is_fragment_request, request_language
+from .settings import LANGUAGES
 
 PLACEHOLDER = "__suite_csrf_token__"
 
@@ -65,8 +68,10 @@ class PageCache:
         max_entries: int = 2000,
         poll_seconds: float = 1.0,
         max_age_seconds: float = 60.0,
+        enabled: bool = True,
     ) -> None:
         self.database = database
+        self.enabled = enabled
         #: Bounds staleness for changes that come from the clock alone (scheduled items, expiring alerts).
         self.max_age_seconds = max_age_seconds
         self.max_entries = max_entries
@@ -109,7 +114,7 @@ class PageCache:
 
     async def serve(self, request: Request, produce: Callable[[], Awaitable[Response]]) -> Response:
         """Answer from the cache when possible, else ``produce()`` and keep the result."""
-        if not self.cacheable(request):
+        if not self.enabled or not self.cacheable(request):
             return await produce()
         generation = await self.generation()
         lang = request_language(request)
@@ -121,7 +126,7 @@ class PageCache:
         if entry is not None and fresh and entry.generation == generation:
             self._entries.move_to_end(key)
             self.hits += 1
-            if self._not_modified(request, entry):
+            if _not_modified(dict(request.headers), entry):
                 return Response(content=b"", status_code=304, headers=self._headers(entry))
             body = entry.body.replace(PLACEHOLDER, token) if token else entry.body
             return Response(
@@ -159,15 +164,97 @@ class PageCache:
             "Vary": "HX-Request, Accept-Language, Cookie",
         }
 
-    @staticmethod
-    def _not_modified(request: Request, entry: CachedPage) -> bool:
-        if_none_match = request.headers.get("if-none-match")
-        if if_none_match:
-            return entry.etag in [tag.strip() for tag in if_none_match.split(",")] or if_none_match.strip() == "*"
-        since = request.headers.get("if-modified-since")
-        if since:
-            try:
-                return entry.last_modified <= parsedate_to_datetime(since)
-            except (TypeError, ValueError):
-                return False
-        return False
+
+class PageCacheMiddleware:
+    """Answers cache hits before the CSRF middleware, dependencies and the handler run.
+
+    Misses go through to the handler, whose ``page_cache.serve()`` renders and stores the
+    page.  The visitor's CSRF token is put into the cached body (a new one, with its
+    cookie, for a first visit), exactly as the CSRF middleware would.
+    """
+
+    def __init__(
+        self, app: Any, cache: PageCache, csrf_secret: str, csrf_cookie: str, secure: bool, default_language: str
+    ) -> None:
+        self.app = app
+        self.cache = cache
+        self.csrf_secret = csrf_secret
+        self.csrf_cookie = csrf_cookie
+        self.secure = secure
+        self.default_language = default_language
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or not self.cache.enabled or not self.cache._entries:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        if headers.get("hx-request") == "true":
+            await self.app(scope, receive, send)
+            return
+        cookies = _parse_cookies(headers.get("cookie", ""))
+        if "suite_session" in cookies:
+            await self.app(scope, receive, send)
+            return
+        query = scope.get("query_string", b"").decode("latin-1")
+        query_lang = _query_value(query, "lang")
+        if query_lang in LANGUAGES and query_lang != cookies.get(LANG_COOKIE):
+            await self.app(scope, receive, send)  # the handler sets the language cookie
+            return
+        lang = negotiate(query_lang, cookies.get(LANG_COOKIE), headers.get("accept-language"), self.default_language)
+        entry = self.cache._entries.get((scope["path"], query, lang))
+        if entry is None:
+            await self.app(scope, receive, send)
+            return
+        generation = await self.cache.generation()
+        if entry.generation != generation or time.monotonic() - entry.stored_at >= self.cache.max_age_seconds:
+            await self.app(scope, receive, send)
+            return
+        self.cache.hits += 1
+        token = cookies.get(self.csrf_cookie)
+        response_headers = [(k.lower().encode(), v.encode("latin-1")) for k, v in PageCache._headers(entry).items()]
+        if not token:
+            from litestar.datastructures import Cookie
+            from litestar.middleware.csrf import generate_csrf_token
+
+            token = generate_csrf_token(self.csrf_secret)
+            cookie = Cookie(key=self.csrf_cookie, value=token, path="/", secure=self.secure, samesite="lax")
+            response_headers.append((b"set-cookie", cookie.to_header(header="").encode("latin-1")))
+        if _not_modified(headers, entry):
+            await send({"type": "http.response.start", "status": 304, "headers": response_headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        body = entry.body.replace(PLACEHOLDER, token).encode()
+        response_headers.append((b"content-type", f"{entry.media_type}; charset=utf-8".encode()))
+        response_headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": entry.status_code, "headers": response_headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _parse_cookies(raw: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in raw.split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep:
+            out[name] = value.strip('"')
+    return out
+
+
+def _query_value(query: str, name: str) -> str | None:
+    for part in query.split("&"):
+        key, _, value = part.partition("=")
+        if key == name:
+            return value
+    return None
+
+
+def _not_modified(headers: dict[str, str], entry: CachedPage) -> bool:
+    if_none_match = headers.get("if-none-match")
+    if if_none_match:
+        return entry.etag in [tag.strip() for tag in if_none_match.split(",")] or if_none_match.strip() == "*"
+    since = headers.get("if-modified-since")
+    if since:
+        try:
+            return entry.last_modified <= parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            return False
+    return False

@@ -59,6 +59,8 @@ def install_sqlite_pragmas(engine: Engine) -> None:
 
 
 def create_engine_for(url: str, **kwargs: Any) -> AsyncEngine:
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
     engine = create_async_engine(async_url(url), pool_pre_ping=not url.startswith("sqlite"), **kwargs)
     install_sqlite_pragmas(engine.sync_engine)
     return engine

@@ -50,6 +50,10 @@ class Settings:
     login_window_seconds: int = 900
     upload_max_bytes: int = 25 * 1024 * 1024
     smtp_url: str = ""
+    #: Run periodic jobs (scheduled publishing, …) inside the server; turn off when `suite worker` runs them.
+    page_cache: bool = True
+    background_jobs: bool = True
+    jobs_interval_seconds: int = 60
     plugin_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     config_file: Path | None = None
 

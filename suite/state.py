@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +54,7 @@ class SuiteState:
 
         database = Database(settings.database_url)
         events = EventBus()
-        page_cache = PageCache(database)
+        page_cache = PageCache(database, enabled=settings.page_cache)
         for event_name in ("content.saved", "content.deleted", "alerts.changed", "cache.invalidate"):
             events.on(event_name, page_cache.invalidate_local)
         for name, funcs in registry.listeners().items():
@@ -94,9 +95,28 @@ class SuiteState:
 
 
 async def provide_db(request: Request) -> AsyncIterator[AsyncSession]:
-    """Request-scoped session; handlers and services commit explicitly."""
+    """Request-scoped session; handlers and services commit explicitly.
+
+    It is also kept on the request so page slots rendered for this request reuse it
+    (one pooled connection per request, never two).
+    """
     async with request.app.state.suite.database.sessionmaker() as session:
+        request.scope.setdefault("state", {})["db"] = session
+        try:
+            yield session
+        finally:
+            request.scope["state"].pop("db", None)
+
+
+@asynccontextmanager
+async def request_db(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's session when the handler has one, else a short-lived session of its own."""
+    session = request.scope.get("state", {}).get("db")
+    if session is not None:
         yield session
+        return
+    async with request.app.state.suite.database.sessionmaker() as own:
+        yield own
 
 
 def client_ip(request: Request[Any, Any, Any]) -> str:

@@ -12,6 +12,7 @@ from .test_web import Page
 
 MANAGE = "/intranet/alerts/"
 XSS = '<script>alert("xss")</script><img src=x onerror=alert(1)>'
+ESCAPED_XSS = "&lt;script&gt;alert(&#34;xss&#34;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"
 
 
 def audit_rows(settings) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
@@ -159,7 +160,8 @@ def test_invalid_input_is_refused_with_inline_messages_and_keeps_what_was_typed(
 
     english = post_form(client, f"{MANAGE}?lang=en", {"message": "", "level": "warning"})
     assert english.status_code == 400
-    assert "Write the alert message." in english.text and "Please correct the fields marked below." in english.text
+    assert "Write the alert message." in english.text
+    assert "Please correct the fields marked below." in english.text
     assert alert_count(settings) == 0
 
 
@@ -172,7 +174,7 @@ def test_alert_text_and_link_are_escaped(client, make_user):
     for url in ("/", "/?lang=en", MANAGE):
         html = client.get(url).text
         assert "<script>alert" not in html and "<img src=x" not in html, url
-        assert "&lt;script&gt;alert(&#34;xss&#34;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in html, url
+        assert ESCAPED_XSS in html, url
     portal = Page(client.get("/").text)
     links = [a for a in portal.find("a") if a.get("href", "").startswith("/info")]
     assert links == [{"href": '/info" onmouseover="alert(1)'}]  # one attribute, quotes escaped

@@ -37,6 +37,11 @@ def catalog(lang: str) -> Catalog:
         return read_po(fh, locale=lang)
 
 
+def entry_strings(entry) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
+    """The translation(s) of a catalog entry: one, or one per plural form."""
+    return entry.string if isinstance(entry.string, tuple) else (entry.string,)
+
+
 def where(message) -> str:  # type: ignore[no-untyped-def]
     return ", ".join(f"{name}:{line}" for name, line in message.locations[:3])
 
@@ -62,8 +67,7 @@ def test_every_message_has_a_portuguese_translation(extracted):
         if not message.id:
             continue
         entry = pt.get(message.id, context=message.context)
-        strings = entry.string if entry is not None and isinstance(entry.string, tuple) else (entry and entry.string,)
-        if entry is None or entry.fuzzy or not all(strings):
+        if entry is None or entry.fuzzy or not all(entry_strings(entry)):
             label = message.id if isinstance(message.id, str) else message.id[0]
             untranslated.append(f"{label!r} ({where(message)})")
     assert not untranslated, (
@@ -93,7 +97,8 @@ def test_portuguese_is_european_and_keeps_placeholders():
     assert gettext("Accessibility statement") == "Declaração de acessibilidade"
     assert gettext("Home") == "Página inicial"
     assert gettext("Hello, %(name)s", name="Maria") == "Olá, Maria"
-    assert "3 minuto(s)" in gettext("Too many failed attempts. Try again in %(minutes)s minute(s).", minutes=3)
+    throttled = "Too many failed attempts. Try again in %(minutes)s minute(s)."
+    assert "3 minuto(s)" in gettext(throttled, minutes=3)
     assert ngettext("%(num)d item", "%(num)d items", 1) == "1 elemento"
     assert ngettext("%(num)d item", "%(num)d items", 2) == "2 elementos"
     assert translations("en").gettext("Sign in") == "Sign in"  # English shows the message ids
@@ -102,7 +107,11 @@ def test_portuguese_is_european_and_keeps_placeholders():
 def test_pages_are_portuguese_by_default_and_english_on_request(client):
     portuguese = client.get("/accessibility")
     assert '<html lang="pt-PT">' in portuguese.text
-    for text in ("Saltar para o conteúdo principal", "<h1>Declaração de acessibilidade</h1>", "Página inicial"):
+    for text in (
+        "Saltar para o conteúdo principal",
+        "<h1>Declaração de acessibilidade</h1>",
+        "Página inicial",
+    ):
         assert text in portuguese.text
     for text in ("Skip to main content", "Accessibility statement", ">Home<"):
         assert text not in portuguese.text
@@ -130,4 +139,5 @@ def test_messages_from_python_code_are_translated(client, make_user):
     assert denied.status_code == 403
     assert "<h1>Acesso negado</h1>" in denied.text and "Não tem permissão para fazer isto." in denied.text
     english = client.get("/admin/?lang=en")
-    assert "<h1>Access denied</h1>" in english.text and "You do not have permission to do this" in english.text
+    assert "<h1>Access denied</h1>" in english.text
+    assert "You do not have permission to do this" in english.text

@@ -49,7 +49,10 @@ def test_image_upload_makes_renditions_and_is_served_publicly(editor, settings):
     original = editor.get(f"/media/{media_id}/original")
     assert original.headers["content-type"] == "image/png"
     assert original.headers["x-content-type-options"] == "nosniff"
-    assert editor.get(f"/media/{media_id}/original", headers={"If-None-Match": original.headers["etag"]}).status_code == 304
+    assert (
+        editor.get(f"/media/{media_id}/original", headers={"If-None-Match": original.headers["etag"]}).status_code
+        == 304
+    )
     library = editor.get("/intranet/media/")
     assert 'alt="Areal da praia ao fim da tarde"' in library.text
 
@@ -102,7 +105,7 @@ def test_oversized_upload_is_refused_and_leaves_nothing(tmp_path, database_url, 
 
 
 def test_document_download_has_safe_name_and_type(editor):
-    response = upload(editor, "../../etc/Relatório \"final\"\r\n.pdf", b"%PDF-1.4\n%%EOF\n", title="Relatório")
+    response = upload(editor, '../../etc/Relatório "final"\r\n.pdf', b"%PDF-1.4\n%%EOF\n", title="Relatório")
     assert response.status_code == 303
     media_id = response.headers["location"].split("uploaded=")[1]
     page = editor.get(f"/documentos/{media_id}")

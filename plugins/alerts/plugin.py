@@ -61,13 +61,16 @@ class AlertsPlugin(Plugin):
     def invalidate(self, **_: Any) -> None:
         self._cache.clear()
 
-    async def current_alerts(self, state: Any) -> list[Any]:
+    async def current_alerts(self, request: Any) -> list[Any]:
+        state = request.app.state.suite
         generation = await state.page_cache.generation()
         cached = self._cache.get(id(state))
         if cached is None or cached[0] != generation:
+            from concelho.suite.state import request_db
+
             from .services import active_alerts
 
-            async with state.database.sessionmaker() as session:
+            async with request_db(request) as session:
                 alerts = await active_alerts(session)
             cached = self._cache[id(state)] = (generation, alerts)
         return cached[1]
@@ -77,7 +80,7 @@ class AlertsPlugin(Plugin):
 
     async def render_banner(self, request: Any) -> Markup:
         state = request.app.state.suite
-        alerts = await self.current_alerts(state)
+        alerts = await self.current_alerts(request)
         if not alerts:
             return Markup("")
         from concelho.suite.render import base_context

@@ -102,7 +102,14 @@ class EventsController(Controller):
                 order = (EventSchedule.starts_at, ContentItem.id)
             await ensure_schedule(db)
             result = await live_items(
-                db, EVENT.name, lang, page=page, per_page=PER_PAGE, category=category, order_by=order, where=tuple(where)
+                db,
+                EVENT.name,
+                lang,
+                page=page,
+                per_page=PER_PAGE,
+                category=category,
+                order_by=order,
+                where=tuple(where),
             )
             filters = {
                 "categoria": category or "",
@@ -164,7 +171,9 @@ class EventsController(Controller):
                     "cell_limit": CELL_LIMIT,
                     "errors": {} if valid else {"mes": BAD_MONTH},
                     "form_mes": mes,
-                    "prev_url": agenda_url("/agenda/calendario", mes=shift_month(first, -1).strftime("%Y-%m"), **suffix),
+                    "prev_url": agenda_url(
+                        "/agenda/calendario", mes=shift_month(first, -1).strftime("%Y-%m"), **suffix
+                    ),
                     "next_url": agenda_url("/agenda/calendario", mes=after.strftime("%Y-%m"), **suffix),
                     "prev_label": month_label(shift_month(first, -1), lang),
                     "next_label": month_label(after, lang),
@@ -267,5 +276,7 @@ async def upcoming_events_block(request: Request) -> Markup:
     if not items:
         return Markup("")
     tmpl = state.templates.get_template("events/_home.html")
-    html = await tmpl.render_async({**base_context(request), "events": [EventView.of(i) for i in items]})
+    html = await tmpl.render_async(
+        {**base_context(request), "events": [EventView.of(i) for i in items], "ctype": EVENT}
+    )
     return Markup(html)  # noqa: S704 - autoescaped template output

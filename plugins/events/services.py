@@ -112,9 +112,7 @@ async def ensure_schedule(session: AsyncSession) -> int:
             if existing is None:
                 new_rows.append({"content_id": item_id, **values})
             else:
-                await session.execute(
-                    update(EventSchedule).where(EventSchedule.content_id == item_id).values(**values)
-                )
+                await session.execute(update(EventSchedule).where(EventSchedule.content_id == item_id).values(**values))
                 written += 1
         for start in range(0, len(new_rows), 500):
             await session.execute(insert(EventSchedule), new_rows[start : start + 500])
@@ -131,7 +129,7 @@ async def ensure_schedule(session: AsyncSession) -> int:
 def schedule_listener(database: Any) -> Callable[..., Coroutine[Any, Any, None]]:
     """A ``content.saved`` listener bound to one app's database."""
 
-    async def on_content_saved(item_id: int | None = None, type: str = "", **_: Any) -> None:  # noqa: A002
+    async def on_content_saved(item_id: int | None = None, type: str = "", **_: Any) -> None:
         if type not in ("", EVENT.name):
             return
         async with database.sessionmaker() as session:
@@ -141,7 +139,9 @@ def schedule_listener(database: Any) -> Callable[..., Coroutine[Any, Any, None]]
 
 
 # -- queries ------------------------------------------------------------------------------------
-LAST_DAY = func.coalesce(EventSchedule.ends_at, EventSchedule.starts_at)
+def last_moment() -> Any:
+    """When an event is over: its end, or its start when it has none."""
+    return func.coalesce(EventSchedule.ends_at, EventSchedule.starts_at)
 
 
 def live_clauses(language: str | None = None) -> tuple[Any, ...]:
@@ -161,14 +161,14 @@ def range_clauses(start: datetime | None = None, end: datetime | None = None) ->
     """Events that overlap [start, end): still going at ``start`` and begun before ``end``."""
     clauses = []
     if start is not None:
-        clauses.append(LAST_DAY >= start)
+        clauses.append(last_moment() >= start)
     if end is not None:
         clauses.append(EventSchedule.starts_at < end)
     return tuple(clauses)
 
 
 def ended_before(instant: datetime) -> Any:
-    return LAST_DAY < instant
+    return last_moment() < instant
 
 
 async def upcoming(

@@ -7,6 +7,7 @@ from concelho.suite.content.models import ContentItem
 from concelho.suite.content.portal import Crumb, base_url, live_item, live_items, page_meta, render_item
 from concelho.suite.content.service import published_clause
 from concelho.suite.render import base_context, render, request_language
+from concelho.suite.state import request_db
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
@@ -117,7 +118,7 @@ async def latest_news_block(request: Request) -> Markup:
     """Home page slot: the latest three articles."""
     state = request.app.state.suite
     lang = request_language(request)
-    async with state.database.sessionmaker() as db:
+    async with request_db(request) as db:
         result = await live_items(db, ARTICLE.name, lang, per_page=3)
     if not result.items:
         return Markup("")

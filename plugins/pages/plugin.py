@@ -55,9 +55,15 @@ PAGE = PageType(
     label=N_("Page"),
     url_pattern="/camara/{slug}",
     fields=(
-        FieldSpec("section", N_("Portal section"), "choice", required=True, choices=SECTIONS,
-                  help="camara: the council; concelho: the municipality and its territory."),
-    ),  # fmt: skip
+        FieldSpec(
+            "section",
+            N_("Portal section"),
+            "choice",
+            required=True,
+            choices=SECTIONS,
+            help="camara: the council; concelho: the municipality and its territory.",
+        ),
+    ),
     hierarchical=True,
     schema_type="WebPage",
     extra={"import_aliases": ("page",)},

@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from concelho.suite.content.models import ContentAttachment, ContentItem, Media
-from concelho.suite.content.portal import translations_of
+from concelho.suite.content.portal import live_items_preferring, translations_of
 from concelho.suite.content.service import is_live, published_clause
 from concelho.suite.i18n import N_
 from concelho.suite.models import Department
@@ -48,9 +48,8 @@ def menu_order(query: Any) -> Any:
 # -- the page tree ---------------------------------------------------------------------------------
 async def find_page(db: AsyncSession, slug: str) -> ContentItem | None:
     """The live public page at ``slug`` (any language), or None."""
-    return (
-        await db.execute(select(ContentItem).where(ContentItem.type == PAGE.name, ContentItem.slug == slug, *_live_public()))
-    ).scalar_one_or_none()
+    query = select(ContentItem).where(ContentItem.type == PAGE.name, ContentItem.slug == slug, *_live_public())
+    return (await db.execute(query)).scalar_one_or_none()
 
 
 async def in_language(db: AsyncSession, item: ContentItem | None, language: str) -> ContentItem | None:
@@ -115,24 +114,7 @@ async def attachments(db: AsyncSession, item: ContentItem) -> list[Media]:
 # -- items of the generated pages ----------------------------------------------------------------
 async def localized_items(db: AsyncSession, type_name: str, language: str) -> list[ContentItem]:
     """Live public items of a type, one per translation group: in ``language`` when translated, else Portuguese."""
-    rows = (
-        await db.execute(select(ContentItem).where(ContentItem.type == type_name, *_live_public()).order_by(ContentItem.id))
-    ).scalars()
-    return localize(rows, language)
-
-
-def localize(items: Iterable[ContentItem], language: str) -> list[ContentItem]:
-    chosen: dict[str, ContentItem] = {}
-    for item in items:
-        group = item.translation_group or str(item.id)
-        current = chosen.get(group)
-        if current is None or _preference(item, language) < _preference(current, language):
-            chosen[group] = item
-    return list(chosen.values())
-
-
-def _preference(item: ContentItem, language: str) -> int:
-    return 0 if item.language == language else 1 if item.language == "pt" else 2
+    return await live_items_preferring(db, type_name, language)
 
 
 def executive(items: Sequence[ContentItem]) -> list[ContentItem]:

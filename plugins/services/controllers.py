@@ -86,7 +86,10 @@ class ServicesController(Controller):
                     "channels": [
                         CHANNEL_NAMES[lang].get(c, c) for c in item.data.get("channels") or []
                     ],
-                    "forms": services.form_templates(item),
+                    "forms": services.form_templates(item) + [
+                        (m.title, request.app.route_reverse("media:file", media_id=m.id, variant="original"))
+                        for m in await services.attached_documents(db, item)
+                    ],
                     "request_link": link,
                     "category_label": services.category_label(item.category, lang),
                     "category_url": _category_url(item.category),

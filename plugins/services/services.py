@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from concelho.suite.content.models import ContentItem
+from concelho.suite.content.models import ContentAttachment, ContentItem, Media
 from concelho.suite.content.portal import live_items_preferring
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .plugin import CATEGORIES, CATEGORY_LABELS_EN, FEATURED_DEFAULT_COUNT, SERVICE
@@ -76,3 +77,14 @@ def form_templates(item: ContentItem) -> list[tuple[str, str | None]]:
         ok = bool(url) and safe_link(url) and not any(c.isspace() for c in url)
         out.append(((title.strip() or url), url if ok else None))
     return out
+
+
+async def attached_documents(db: AsyncSession, item: ContentItem) -> list[Media]:
+    """Public documents of the media library attached to a service (form templates uploaded by editors)."""
+    rows = await db.execute(
+        select(Media)
+        .join(ContentAttachment, ContentAttachment.media_id == Media.id)
+        .where(ContentAttachment.content_id == item.id, Media.audience == "public", Media.kind == "document")
+        .order_by(ContentAttachment.sort_order, Media.title)
+    )
+    return list(rows.scalars())

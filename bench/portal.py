@@ -1,0 +1,123 @@
+"""Portal pages vs a bare Litestar hello route, served the same way, measured side by side with wrk.
+
+    python bench/portal.py [--seconds 5] [--connections 16]
+
+Starts three uvicorn servers (1 worker each, same options): the hello app, the suite with
+its page cache, and the suite with the page cache off (same database), loads the demo
+municipality, then prints req/s and p50/p99 latency per page and the ratio to hello.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SUITE = str(Path(sys.executable).parent / "suite")
+UVICORN = [sys.executable, "-m", "uvicorn", "--log-level", "warning", "--no-access-log", "--workers", "1"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)  # noqa: S310 - loopback only
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"server at {url} did not start")
+
+
+def wrk(url: str, seconds: int, connections: int) -> tuple[float, float, float]:
+    out = subprocess.run(
+        ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--latency", url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+    def pct(label: str) -> float:
+        m = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out)
+        value, unit = float(m.group(1)), m.group(2)  # type: ignore[union-attr]
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    return rps, pct("50"), pct("99")
+
+
+def first_link(base: str, path: str, prefix: str) -> str | None:
+    html = urllib.request.urlopen(base + path, timeout=5).read().decode()  # noqa: S310 - loopback only
+    m = re.search(rf'href="({re.escape(prefix)}[a-z0-9-]+)"', html)
+    return m.group(1) if m else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    work = Path(tempfile.mkdtemp(prefix="suite-bench-"))
+    env = {**os.environ, "SUITE_DATA_DIR": str(work / "var"), "SUITE_JOBS_INTERVAL_SECONDS": "3600"}
+    env.pop("SUITE_CONFIG", None)
+    subprocess.run([SUITE, "init", "--admin-email", "a@b.pt", "--admin-password", "bench-password-1"], env=env,
+                   check=True, capture_output=True, cwd=work)  # fmt: skip
+    subprocess.run([SUITE, "demo", "load"], env=env, check=True, capture_output=True, cwd=work)
+    ports = {"hello": free_port(), "cached": free_port(), "uncached": free_port()}
+    procs = [
+        subprocess.Popen([*UVICORN, "--port", str(ports["hello"]), "--app-dir", str(HERE), "hello:app"], cwd=work),
+        subprocess.Popen(
+            [*UVICORN, "--port", str(ports["cached"]), "--factory", "concelho.suite.app:create_app_from_env"],
+            env=env,
+            cwd=work,
+        ),
+        subprocess.Popen(
+            [*UVICORN, "--port", str(ports["uncached"]), "--factory", "concelho.suite.app:create_app_from_env"],
+            env={**env, "SUITE_PAGE_CACHE": "false"},
+            cwd=work,
+        ),
+    ]
+    try:
+        for port in ports.values():
+            wait(f"http://127.0.0.1:{port}/")
+        base = f"http://127.0.0.1:{ports['cached']}"
+        pages = {"home": "/", "news list": "/noticias"}
+        if article := first_link(base, "/noticias", "/noticias/"):
+            pages["news detail"] = article
+        try:
+            if service := first_link(base, "/servicos", "/servicos/"):
+                pages["service detail"] = service
+        except OSError:
+            pass
+        hello_rps, hello_p50, hello_p99 = wrk(f"http://127.0.0.1:{ports['hello']}/", args.seconds, args.connections)
+        print(f"wrk -t1 -c{args.connections} -d{args.seconds}s, uvicorn 1 worker each, {os.cpu_count()} CPUs")
+        print(f"{'page':<16}{'mode':<10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'× hello':>9}")
+        print(f"{'hello':<16}{'bare':<10}{hello_rps:>9.0f}{hello_p50:>9.2f}{hello_p99:>9.2f}{1:>9.2f}")
+        for label, path in pages.items():
+            for mode in ("cached", "uncached"):
+                rps, p50, p99 = wrk(f"http://127.0.0.1:{ports[mode]}{path}", args.seconds, args.connections)
+                print(f"{label:<16}{mode:<10}{rps:>9.0f}{p50:>9.2f}{p99:>9.2f}{rps / hello_rps:>9.2f}")
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
