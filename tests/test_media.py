@@ -91,9 +91,8 @@ def test_zip_bomb_docx_is_refused(editor, settings):
 
 
 def test_oversized_upload_is_refused_and_leaves_nothing(tmp_path, database_url, make_user):
-    from litestar.testing import TestClient
-
     from concelho.suite.app import create_app
+    from litestar.testing import TestClient
 
     settings = settings_for(tmp_path / "v", database_url, SUITE_UPLOAD_MAX_BYTES="50000")
     with TestClient(create_app(settings), base_url="http://testserver.local") as client:
