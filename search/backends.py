@@ -7,21 +7,12 @@ This module holds the contract and health checks the core needs today (``suite c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
 
 from concelho.suite.settings import Settings
 
+from .contract import SearchBackend, SearchUnavailable
 
-class SearchUnavailable(RuntimeError):
-    """The engine cannot be reached or used."""
-
-
-class SearchBackend(Protocol):
-    name: str
-
-    def health(self) -> str:
-        """A short description of the engine when healthy; raises :class:`SearchUnavailable`."""
-        ...
+__all__ = ["EmbeddedBackend", "MeilisearchBackend", "SearchBackend", "SearchUnavailable", "backend_for"]
 
 
 class EmbeddedBackend:

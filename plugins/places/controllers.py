@@ -69,7 +69,7 @@ class PlacesController(Controller):
                     **_listing_context(lang, category, items, available),
                     "geojson_url": "/locais/locais.geojson" + services.map_query(category, lang),
                     "map": options,
-                    "crumbs": [Crumb("Home", "/"), Crumb("Places", "/locais"), Crumb("Map")],
+                    "crumbs": [Crumb("Home", "/"), Crumb("Places", "/locais"), Crumb("Map of places")],
                     "meta": page_meta(
                         request, title=_("Map of places"), description=_("Places on the map."), path="/locais/mapa"
                     ),
