@@ -16,6 +16,7 @@ from .content import app as content_app
 from .db import app as db_app
 from .demo import app as demo_app
 from .departments import app as departments_app
+from .groups import app as groups_app
 from .users import app as users_app
 
 app = typer.Typer(
@@ -267,6 +268,7 @@ def plugins_list(json_output: Annotated[bool, typer.Option("--json", help="Print
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(departments_app, name="departments")
+app.add_typer(groups_app, name="groups")
 app.add_typer(plugins_app, name="plugins")
 app.add_typer(demo_app, name="demo")
 app.add_typer(content_app, name="content")

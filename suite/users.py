@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .audit import record
@@ -13,7 +13,7 @@ from .auth.passwords import check_policy, hash_password
 from .auth.permissions import DEFAULT_ROLES
 from .auth.sessions import destroy_user_sessions
 from .i18n import N_
-from .models import Department, Role, User, UserRole
+from .models import Department, Group, GroupMember, GroupRole, Role, User, UserRole
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -212,3 +212,60 @@ async def department_tree(session: AsyncSession) -> list[tuple[int, Department]]
 
     walk(None, 0)
     return out
+
+
+async def get_group(session: AsyncSession, name: str) -> Group:
+    group = (await session.execute(select(Group).where(Group.name == name))).scalar_one_or_none()
+    if group is None:
+        raise UserError(f"no group named {name!r}")
+    return group
+
+
+async def create_group(session: AsyncSession, name: str, label: str = "", actor: Actor = CLI_ACTOR) -> Group:
+    name = validate_username(name)
+    if (await session.execute(select(Group.id).where(Group.name == name))).first():
+        raise UserError(f"a group named {name!r} already exists")
+    group = Group(name=name, label=label)
+    session.add(group)
+    await session.flush()
+    await record(session, "group.created", actor_id=actor.id, actor=actor.name, target=name, ip=actor.ip)
+    return group
+
+
+async def _bump_members(session: AsyncSession, group_id: int) -> None:
+    member_ids = select(GroupMember.user_id).where(GroupMember.group_id == group_id)
+    await session.execute(update(User).where(User.id.in_(member_ids)).values(auth_version=User.auth_version + 1))
+
+
+async def set_group_membership(
+    session: AsyncSession, group_name: str, username: str, member: bool, actor: Actor = CLI_ACTOR
+) -> None:
+    """Add or remove a member; the user's sessions rotate because their permissions may change."""
+    group = await get_group(session, group_name)
+    user = await get_user(session, username)
+    link = await session.get(GroupMember, (group.id, user.id))
+    if member and link is None:
+        session.add(GroupMember(group_id=group.id, user_id=user.id))
+    elif not member and link is not None:
+        await session.delete(link)
+    else:
+        return
+    user.auth_version += 1
+    await record(
+        session, "group.member_added" if member else "group.member_removed", actor_id=actor.id, actor=actor.name,
+        target=f"{group.name}:{user.username}", ip=actor.ip,
+    )  # fmt: skip
+
+
+async def set_group_roles(
+    session: AsyncSession, group_name: str, role_names: list[str], actor: Actor = CLI_ACTOR
+) -> None:
+    """Replace a group's roles; every member's sessions rotate."""
+    group = await get_group(session, group_name)
+    roles = [await get_role(session, r) for r in sorted(set(role_names))]
+    await session.execute(delete(GroupRole).where(GroupRole.group_id == group.id))
+    for role in roles:
+        session.add(GroupRole(group_id=group.id, role_id=role.id))
+    await _bump_members(session, group.id)
+    await record(session, "group.roles_changed", actor_id=actor.id, actor=actor.name, target=group.name, ip=actor.ip,
+                 after=[r.name for r in roles])  # fmt: skip

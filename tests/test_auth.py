@@ -211,3 +211,21 @@ def test_secure_cookie_flag_when_served_over_https(tmp_path, database_url, make_
         cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("suite_session="))
         assert "Secure" in cookie
         assert "strict-transport-security" in response.headers
+
+
+def test_roles_granted_through_a_group_apply_and_rotate_sessions(client, make_user, cli):
+    make_user("maria")
+    login(client, "maria")
+    before = client.cookies.get("suite_session")
+    assert client.get("/intranet/alerts/").status_code == 403
+    assert cli("groups", "create", "protecao-civil", "--label", "Proteção Civil").exit_code == 0
+    assert cli("groups", "set-roles", "protecao-civil", "--role", "admin").exit_code == 0
+    assert cli("groups", "add-member", "protecao-civil", "maria").exit_code == 0
+    assert client.get("/intranet/alerts/").status_code == 200
+    assert client.cookies.get("suite_session") != before
+    listing = cli("groups", "list", "--json")
+    assert '"members": [\n      "maria"\n    ]' in listing.stdout
+    assert cli("groups", "remove-member", "protecao-civil", "maria").exit_code == 0
+    assert client.get("/intranet/alerts/").status_code == 403
+    unknown = cli("groups", "add-member", "nao-existe", "maria")
+    assert unknown.exit_code == 1 and "no group named" in unknown.output

@@ -262,3 +262,22 @@ def test_feedback_is_stored_per_page(client):
         headers={"hx-request": "true"},
     )  # fmt: skip
     assert thanks.status_code == 200 and "<html" not in thanks.text
+
+
+def test_delete_needs_publish_permission_and_removes_the_page(editor, client, make_user):
+    url = new_article(editor, title="Para apagar").headers["location"].split("?")[0]
+    post_form(editor, f"{url}/action", {"action": "publish"})
+    assert editor.get("/noticias/para-apagar").status_code == 200
+    response = post_form(editor, f"{url}/delete")
+    assert response.status_code == 303
+    assert editor.get("/noticias/para-apagar").status_code == 404
+    assert editor.get(url).status_code == 404
+
+
+def test_publish_scheduled_archives_expired_items(editor, cli):
+    url = new_article(editor, title="Com prazo", unpublish_at="2020-01-01T00:00").headers["location"].split("?")[0]
+    post_form(editor, f"{url}/action", {"action": "publish"})
+    result = cli("content", "publish-scheduled", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["archived"] == 1
+    assert "archived" in editor.get(url).text

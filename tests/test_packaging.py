@@ -121,7 +121,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     assert result.returncode == 0, result.stderr
     python = venv / "bin" / "python"
     result = _run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel)],
+        [str(python), "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check", str(wheel)],
         timeout=600,
     )
     assert result.returncode == 0, f"pip install of the wheel failed:\n{result.stdout}\n{result.stderr}"

@@ -45,6 +45,7 @@ CELL_LIMIT = 3
 BAD_DATE = N_("Enter a date like 2026-12-31.")
 DATES_REVERSED = N_("The end date must not be before the start date.")
 BAD_MONTH = N_("Enter a month like 2026-12.")
+CALENDAR = N_("Calendar")
 ICS_TYPE = "text/calendar; charset=utf-8"
 
 
@@ -180,10 +181,10 @@ class EventsController(Controller):
                     "day_url": lambda day: agenda_url(de=day.isoformat(), ate=day.isoformat(), **suffix),
                     "list_url": agenda_url(**suffix),
                     "ctype": EVENT,
-                    "crumbs": [Crumb("Home", "/"), Crumb("Events", "/agenda"), Crumb("Calendar")],
+                    "crumbs": [Crumb("Home", "/"), Crumb("Events", "/agenda"), Crumb(CALENDAR)],
                     "meta": page_meta(
                         request,
-                        title=f"{gettext('Calendar')} · {label}",
+                        title=f"{gettext(CALENDAR)} · {label}",
                         path=agenda_url("/agenda/calendario", mes=first.strftime("%Y-%m")),
                     ),
                 },

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import UTC, date
 from urllib.parse import urlsplit
 
 from concelho.suite.content.markdown import plain_text
@@ -27,7 +27,10 @@ def calendar(name: str, events: Sequence[tuple[EventView, str]], root_url: str) 
     for view, url in events:
         cal.add_component(vevent(view, url, host))
     if events:
-        cal.add_missing_timezones()
+        # Only the rules of the years the events span (the default covers 1970–2038).
+        first = min(view.start for view, _ in events).date()
+        last = max((view.end or view.start) for view, _ in events).date()
+        cal.add_missing_timezones(first_date=date(first.year - 1, 1, 1), last_date=date(last.year + 2, 1, 1))
     return cal.to_ical().decode("utf-8")
 
 

@@ -225,29 +225,20 @@ class EventView:
         return self.end is not None and self.end.date() != self.start.date()
 
     def day(self, value: datetime) -> str:
-        return format_skeleton("yMMMMEEEEd", value, locale=self.locale)
+        return format_date(value, "full", locale=self.locale)
 
     def clock(self, value: datetime) -> str:
         return format_time(value, "HH:mm", locale=self.locale)
 
     @property
     def when_text(self) -> str:
-        """``sábado, 5/12/2026, 21:30–23:00`` or ``… 10:00 – domingo, 6/12/2026, 18:00`` in Lisbon time."""
+        """``sábado, 5 de dezembro de 2026, 21:30–23:00`` (or ``…, 10:00 – domingo, 6 de …, 18:00``), Lisbon time."""
         text = f"{self.day(self.start)}, {self.clock(self.start)}"
         if self.end is None:
             return text
         if self.multi_day:
             return f"{text} – {self.day(self.end)}, {self.clock(self.end)}"
         return f"{text}–{self.clock(self.end)}"
-
-    @property
-    def short_date(self) -> str:
-        text = format_date(self.start, "d MMM", locale=self.locale)
-        if self.multi_day and self.end is not None:
-            text += " – " + format_date(self.end, "d MMM y", locale=self.locale)
-        else:
-            text += " " + str(self.start.year)
-        return text
 
     def ongoing(self, now: datetime | None = None) -> bool:
         now = now or datetime.now(UTC)
@@ -311,7 +302,7 @@ def month_weeks(first: date, events: list[EventView]) -> list[list[CalendarDay]]
 def weekday_names(language: str) -> list[tuple[str, str]]:
     """(short, full) weekday names, Monday first."""
     locale = BABEL_LOCALES.get(language, "pt_PT")
-    short = get_day_names("abbreviated", locale=locale)
+    short = get_day_names("short" if language == "pt" else "abbreviated", locale=locale)  # seg. / Mon
     wide = get_day_names("wide", locale=locale)
     return [(short[i], wide[i]) for i in range(7)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -41,8 +42,14 @@ def _live_public() -> tuple[Any, ...]:
     return (ContentItem.audience == "public", published_clause())
 
 
-def menu_order(query: Any) -> Any:
-    return query.order_by(ContentItem.sort_order, ContentItem.title, ContentItem.id)
+def title_key(title: str) -> str:
+    """Alphabetical order as a reader expects it ("Água" before "Resíduos"), whatever the database collation."""
+    return unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().casefold()
+
+
+def menu_order(items: Iterable[ContentItem]) -> list[ContentItem]:
+    """Menu order: sort order, then title."""
+    return sorted(items, key=lambda i: (i.sort_order, title_key(i.title), i.id or 0))
 
 
 # -- the page tree ---------------------------------------------------------------------------------
@@ -64,7 +71,7 @@ async def children(db: AsyncSession, parent_id: int, language: str) -> list[Cont
         ContentItem.type == PAGE.name, ContentItem.parent_id == parent_id, ContentItem.language == language,
         *_live_public(),
     )  # fmt: skip
-    return list((await db.execute(menu_order(query))).scalars())
+    return menu_order((await db.execute(query)).scalars())
 
 
 async def live_ancestors(db: AsyncSession, item: ContentItem) -> list[ContentItem]:
@@ -127,7 +134,7 @@ def executive(items: Sequence[ContentItem]) -> list[ContentItem]:
         return (
             ROLES.index(role) if role in ROLES else len(ROLES),
             order if isinstance(order, int) else 10_000,
-            item.title.lower(),
+            title_key(item.title),
         )
 
     return sorted(items, key=key)
@@ -146,8 +153,8 @@ def split_jobs(items: Sequence[ContentItem], on: date) -> tuple[list[ContentItem
     for item in items:
         deadline = deadline_of(item)
         (open_ if deadline is not None and deadline >= on else closed).append(item)
-    open_.sort(key=lambda i: (deadline_of(i) or date.max, i.title.lower()))
-    closed.sort(key=lambda i: (deadline_of(i) or date.min, i.title.lower()), reverse=True)
+    open_.sort(key=lambda i: (deadline_of(i) or date.max, title_key(i.title)))
+    closed.sort(key=lambda i: (deadline_of(i) or date.min, title_key(i.title)), reverse=True)
     return open_, closed
 
 
@@ -172,7 +179,8 @@ class DocumentFilter:
             if (self.kind is None or (i.data or {}).get("doc_kind") == self.kind)
             and (self.year is None or document_year(i) == self.year)
         ]  # fmt: skip
-        return sorted(out, key=lambda i: (str((i.data or {}).get("published_on") or ""), i.title), reverse=True)
+        out.sort(key=lambda i: title_key(i.title))
+        return sorted(out, key=lambda i: str((i.data or {}).get("published_on") or ""), reverse=True)
 
 
 def document_years(items: Iterable[ContentItem]) -> list[int]:

@@ -25,6 +25,7 @@ from .service import (
     TRANSITIONS,
     ContentError,
     ContentInput,
+    delete_item,
     diff_revisions,
     restore,
     revisions,
@@ -322,6 +323,18 @@ class EditorController(Controller):
         await db.commit()
         await request.app.state.suite.events.emit("content.saved", item_id=item.id, type=item.type)
         return Redirect(f"/intranet/content/{item.id}", status_code=303)
+
+    @post("/{item_id:int}/delete", name="content:delete")
+    async def delete(self, request: Request, db: NamedDependency[AsyncSession], item_id: FromPath[int]) -> Response:
+        item = await self._item(db, item_id)
+        user = request.scope["user"]
+        if not user.has("content.publish"):
+            raise PermissionDeniedException("You do not have permission to do this")
+        type_name = item.type
+        await delete_item(db, item, actor_id=user.id, actor=user.username)
+        await db.commit()
+        await request.app.state.suite.events.emit("content.deleted", item_id=item_id, type=type_name)
+        return Redirect("/intranet/content/?deleted=1", status_code=303)
 
     @post("/bulk", name="content:bulk")
     async def bulk(self, request: Request, db: NamedDependency[AsyncSession]) -> Response:

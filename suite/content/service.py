@@ -360,3 +360,16 @@ async def publish_scheduled(session: AsyncSession, now: datetime | None = None) 
         await bump_cache_generation(session)
     await session.commit()
     return {"archived": len(expired), "published": int(went_live)}
+
+
+async def delete_item(
+    session: AsyncSession, item: ContentItem, *, actor_id: int | None = None, actor: str = ""
+) -> None:
+    """Delete an item with its revisions and attachments; children keep existing (moved to the top)."""
+    from sqlalchemy import update as sql_update
+
+    await session.execute(sql_update(ContentItem).where(ContentItem.parent_id == item.id).values(parent_id=None))
+    target = f"{item.type}:{item.id}"
+    await session.delete(item)
+    await bump_cache_generation(session)
+    await record(session, "content.deleted", actor_id=actor_id, actor=actor, target=target)
