@@ -30,8 +30,11 @@ class PortalController(Controller):
     opt = PUBLIC
 
     @get("/", name="core:home")
-    async def home(self, request: Request) -> Response:
-        return await request.app.state.suite.page_cache.serve(request, lambda: render(request, "core/home.html"))
+    async def home(self, request: Request, db: NamedDependency[AsyncSession]) -> Response:
+        async def produce() -> Response:
+            return await render(request, "core/home.html", {"highlights": await highlights(request, db)})
+
+        return await request.app.state.suite.page_cache.serve(request, produce)
 
     @get("/accessibility", name="core:accessibility")
     async def accessibility(self, request: Request) -> Response:
@@ -91,6 +94,33 @@ class PortalController(Controller):
             parts.append(entry + "</url>")
         parts.append("</urlset>")
         return Response("\n".join(parts), media_type="application/xml")
+
+
+HIGHLIGHT_TAGS = {"destaque", "highlight"}
+
+
+async def highlights(request: Request, db: AsyncSession, limit: int = 4) -> list[tuple[ContentItem, str]]:
+    """Live public items tagged ``destaque`` (or ``highlight``), newest first, with their URLs."""
+    from .render import request_language
+
+    types = request.app.state.suite.registry.content_types()
+    if not types:
+        return []
+    rows = (
+        await db.execute(
+            select(ContentItem)
+            .where(
+                ContentItem.type.in_(list(types)),
+                ContentItem.language == request_language(request),
+                ContentItem.audience == "public",
+                published_clause(),
+            )
+            .order_by(ContentItem.published_at.desc())
+            .limit(300)
+        )
+    ).scalars()
+    picked = [item for item in rows if HIGHLIGHT_TAGS & {t.lower() for t in item.tags or []}][:limit]
+    return [(item, types[item.type].url(item.slug, item.language)) for item in picked]
 
 
 class IntranetController(Controller):

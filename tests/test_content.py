@@ -281,3 +281,10 @@ def test_publish_scheduled_archives_expired_items(editor, cli):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["archived"] == 1
     assert "archived" in editor.get(url).text
+
+
+def test_items_tagged_destaque_are_highlighted_on_the_home_page(editor):
+    url = new_article(editor, title="Em destaque", tags="obras, destaque").headers["location"].split("?")[0]
+    post_form(editor, f"{url}/action", {"action": "publish"})
+    home = editor.get("/").text
+    assert 'id="highlights-title"' in home and 'href="/noticias/em-destaque"' in home

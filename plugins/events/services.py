@@ -26,7 +26,8 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_skeleton, format_time, get_day_names
 from concelho.suite.content.models import ContentItem
 from concelho.suite.content.service import published_clause
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -82,7 +83,7 @@ def schedule_of(data: dict[str, Any]) -> tuple[datetime, datetime | None] | None
 async def ensure_schedule(session: AsyncSession) -> int:
     """Create, refresh or drop ``events_schedule`` rows of events that changed since; returns rows written.
 
-    Safe to run concurrently: a clash with another worker is rolled back and left to that worker.
+    Rows are upserted in id order, so workers refreshing at the same time neither clash nor deadlock.
     """
     stale = (
         await session.execute(
@@ -98,32 +99,40 @@ async def ensure_schedule(session: AsyncSession) -> int:
             )
         )
     ).all()
-    written = 0
-    new_rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    dropped: list[int] = []
+    for item_id, data, updated_at, existing in sorted(stale, key=lambda row: row[0]):
+        when = schedule_of(data or {})
+        if when is not None:
+            rows.append(
+                {"content_id": item_id, "starts_at": when[0], "ends_at": when[1], "source_updated_at": updated_at}
+            )
+        elif existing is not None:
+            dropped.append(item_id)
+    if not rows and not dropped:
+        return 0
     try:
-        for item_id, data, updated_at, existing in stale:
-            when = schedule_of(data or {})
-            if when is None:
-                if existing is not None:
-                    await session.execute(delete(EventSchedule).where(EventSchedule.content_id == item_id))
-                    written += 1
-                continue
-            values = {"starts_at": when[0], "ends_at": when[1], "source_updated_at": updated_at}
-            if existing is None:
-                new_rows.append({"content_id": item_id, **values})
-            else:
-                await session.execute(update(EventSchedule).where(EventSchedule.content_id == item_id).values(**values))
-                written += 1
-        for start in range(0, len(new_rows), 500):
-            await session.execute(insert(EventSchedule), new_rows[start : start + 500])
-        written += len(new_rows)
-        if written:
-            await session.commit()
+        if dropped:
+            await session.execute(delete(EventSchedule).where(EventSchedule.content_id.in_(dropped)))
+        for start in range(0, len(rows), 500):
+            await session.execute(_upsert(session), rows[start : start + 500])
+        await session.commit()
     except SQLAlchemyError:
         await session.rollback()
-        log.warning("events schedule refresh clashed with another writer; left to it", exc_info=True)
+        log.warning("events schedule refresh failed; the next page view retries", exc_info=True)
         return 0
-    return written
+    return len(rows) + len(dropped)
+
+
+def _upsert(session: AsyncSession) -> Any:
+    """INSERT … ON CONFLICT (content_id) DO UPDATE, so two workers refreshing at once both succeed."""
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement = module.insert(EventSchedule)
+    return statement.on_conflict_do_update(
+        index_elements=[EventSchedule.content_id],
+        set_={name: statement.excluded[name] for name in ("starts_at", "ends_at", "source_updated_at")},
+    )
 
 
 def schedule_listener(database: Any) -> Callable[..., Coroutine[Any, Any, None]]:

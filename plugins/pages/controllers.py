@@ -140,9 +140,13 @@ async def _render(
     )
 
 
-async def _crumbs_to(db: AsyncSession, item: ContentItem) -> list[Crumb]:
+async def _crumbs_to(db: AsyncSession, item: ContentItem, language: str | None = None) -> list[Crumb]:
+    """Home and the live ancestors of ``item``, each in ``language`` when translated."""
     crumbs = [Crumb(N_("Home"), "/")]
-    crumbs.extend(Crumb(a.title, PAGE.path_for(a)) for a in await services.live_ancestors(db, item))
+    for ancestor in await services.live_ancestors(db, item):
+        if language is not None:
+            ancestor = await services.in_language(db, ancestor, language)  # noqa: PLW2901
+        crumbs.append(Crumb(ancestor.title, PAGE.path_for(ancestor)))  # type: ignore[union-attr]
     return crumbs
 
 
@@ -238,7 +242,7 @@ async def _special(
         intro = None  # a page of the territory section that happens to share the slug
     intro = await services.in_language(db, intro, language)
     if intro is not None:
-        crumbs = [*await _crumbs_to(db, intro), Crumb(intro.title)]
+        crumbs = [*await _crumbs_to(db, intro, language), Crumb(intro.title)]
         title = intro.title
     else:
         crumbs = [*await _section_crumbs(db, "camara", language), Crumb(special.title)]
