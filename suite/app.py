@@ -56,8 +56,8 @@ def create_app(settings: Settings | None = None, available: dict[str, Plugin] | 
     registry.permissions()  # validates namespaces early
 
     templates = build_environment(registry.plugins, settings.templates_dir, settings.debug)
-    error_templates = build_environment(registry.plugins, settings.templates_dir, settings.debug, enable_async=False)
-    state = SuiteState.build(settings, registry, templates, error_templates)
+    sync_templates = build_environment(registry.plugins, settings.templates_dir, settings.debug, enable_async=False)
+    state = SuiteState.build(settings, registry, templates, sync_templates)
 
     route_handlers: list[Any] = [
         PortalController,

@@ -230,6 +230,7 @@ class PluginRegistry:
         return self.by_name.get(name)
 
     def load_models(self) -> None:
+        from concelho.search import models as search_models  # noqa: F401
         from sqlalchemy.orm import configure_mappers
 
         from . import models  # noqa: F401

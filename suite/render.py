@@ -12,6 +12,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.datastructures import Cookie
 from litestar.enums import MediaType
+from markupsafe import Markup
 
 from .i18n import HTML_LANG, LANG_COOKIE, LANGUAGE_NAMES, negotiate, template_gettext
 from .settings import LANGUAGES
@@ -86,22 +87,35 @@ async def render(
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response[str]:
-    """Render ``template`` (or only ``block`` for an HTMX fragment request) as an HTML response."""
-    env = request.app.state.suite.templates
+    """Render ``template`` (or only ``block`` for an HTMX fragment request) as an HTML response.
+
+    The template renders synchronously (fast); page slots it asks for are left as markers
+    and filled afterwards by their (async) plugin renderers.
+    """
+    state = request.app.state.suite
     ctx = base_context(request)
+    requested: list[str] = []
+
+    def slot(name: str) -> Markup:
+        requested.append(name)
+        return Markup(f"<!--suite-slot:{name}-->")  # noqa: S704 - constant marker
+
+    ctx["slot"] = slot
     if context:
         ctx.update(context)
-    tmpl = env.get_template(template)
+    tmpl = state.sync_templates.get_template(template)
     if is_fragment_request(request) and block in tmpl.blocks:
-        html = "".join([part async for part in tmpl.blocks[block](tmpl.new_context(ctx))])
+        html = "".join(tmpl.blocks[block](tmpl.new_context(ctx)))
     else:
-        html = await tmpl.render_async(ctx)
+        html = tmpl.render(ctx)
+    for name in dict.fromkeys(requested):
+        html = html.replace(f"<!--suite-slot:{name}-->", await state.render_slot(name, request))
     return html_response(request, html, status_code, headers)
 
 
 def render_sync(request: Request, template: str, context: dict[str, Any], status_code: int) -> Response[str]:
     """Synchronous rendering for exception handlers (page slots stay empty)."""
-    env = request.app.state.suite.error_templates
+    env = request.app.state.suite.sync_templates
     ctx = base_context(request)
     ctx["slot"] = lambda name: ""
     ctx.update(context)

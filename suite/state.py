@@ -34,8 +34,10 @@ class SuiteState:
     settings: Settings
     database: Database
     registry: PluginRegistry
+    #: Async environment for plugins' fragment renderers (``render_async``).
     templates: Environment
-    error_templates: Environment
+    #: Sync twin used for pages and error pages (faster; slots are filled after rendering).
+    sync_templates: Environment
     events: EventBus
     storage: LocalStorage
     search: SearchBackend
@@ -48,7 +50,7 @@ class SuiteState:
         settings: Settings,
         registry: PluginRegistry,
         templates: Environment,
-        error_templates: Environment,
+        sync_templates: Environment,
     ) -> SuiteState:
         from concelho.search.backends import backend_for
 
@@ -72,7 +74,7 @@ class SuiteState:
             database=database,
             registry=registry,
             templates=templates,
-            error_templates=error_templates,
+            sync_templates=sync_templates,
             events=events,
             storage=LocalStorage(settings.storage_dir),
             search=backend_for(settings),

@@ -149,7 +149,10 @@ def test_section_roots_list_their_children_as_cards(cli, tmp_path, client):
 
 
 def test_section_roots_work_without_content(client):
-    assert 'href="/camara/documentos"' in client.get("/camara").text
+    empty = client.get("/camara").text
+    assert 'href="/camara/documentos"' in empty and "<h1>Câmara Municipal</h1>" in empty
+    assert "<h1>Organograma</h1>" in client.get("/camara/organograma").text
+    assert "<h1>Recrutamento</h1>" in client.get("/camara/recrutamento").text
     assert 'href="/camara/documentos?lang=en"' in client.get("/camara?lang=en").text
     for url in ("/camara", "/concelho", "/camara/organograma", "/camara/executivo", "/camara/recrutamento",
                 "/camara/documentos", "/camara?lang=en"):  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from concelho.suite.auth.guards import PUBLIC
 from concelho.suite.content.models import ContentItem
 from concelho.suite.content.portal import Crumb, base_url, live_item, live_items, page_meta, render_item
@@ -86,32 +88,26 @@ async def _feed_items(
 
 
 async def related_items(db: AsyncSession, item: ContentItem, limit: int = 3) -> list[ContentItem]:
-    """Same category first, then shared tags, newest first."""
-    rows = (
-        (
-            await db.execute(
-                select(ContentItem)
-                .where(
-                    ContentItem.type == ARTICLE.name,
-                    ContentItem.language == item.language,
-                    ContentItem.id != item.id,
-                    ContentItem.audience == "public",
-                    published_clause(),
-                )
-                .order_by(ContentItem.published_at.desc())
-                .limit(200)
-            )
-        )
-        .scalars()
-        .all()
+    """Same category first, then shared tags; only recent candidates, only the columns shown."""
+    base = select(ContentItem.id, ContentItem.title, ContentItem.slug, ContentItem.language, ContentItem.tags).where(
+        ContentItem.type == ARTICLE.name,
+        ContentItem.language == item.language,
+        ContentItem.id != item.id,
+        ContentItem.audience == "public",
+        published_clause(),
     )
-    tags = set(item.tags or [])
-
-    def score(other: ContentItem) -> tuple[int, int]:
-        return (int(other.category == item.category and bool(item.category)) * 2 + len(tags & set(other.tags or [])), 0)
-
-    ranked = sorted(rows, key=score, reverse=True)
-    return [r for r in ranked if score(r)[0] > 0][:limit]
+    recent = base.order_by(ContentItem.published_at.desc()).limit(60)
+    same_category = base.where(ContentItem.category == item.category) if item.category else None
+    picked: list[Any] = []
+    if same_category is not None:
+        picked = list((await db.execute(same_category.order_by(ContentItem.published_at.desc()).limit(limit))).all())
+    if len(picked) < limit and item.tags:
+        tags = set(item.tags)
+        seen = {row.id for row in picked}
+        candidates = [r for r in (await db.execute(recent)).all() if r.id not in seen and tags & set(r.tags or [])]
+        candidates.sort(key=lambda r: len(tags & set(r.tags or [])), reverse=True)
+        picked.extend(candidates[: limit - len(picked)])
+    return picked
 
 
 async def latest_news_block(request: Request) -> Markup:

@@ -24,7 +24,7 @@ from concelho.suite.content.portal import (
     translations_of,
 )
 from concelho.suite.content.types import ContentType
-from concelho.suite.i18n import N_
+from concelho.suite.i18n import N_, template_gettext
 from concelho.suite.render import render, request_language
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
@@ -145,7 +145,7 @@ async def _crumbs_to(db: AsyncSession, item: ContentItem, language: str | None =
     crumbs = [Crumb(N_("Home"), "/")]
     for ancestor in await services.live_ancestors(db, item):
         if language is not None:
-            ancestor = await services.in_language(db, ancestor, language)  # noqa: PLW2901
+            ancestor = await services.in_language(db, ancestor, language)
         crumbs.append(Crumb(ancestor.title, PAGE.path_for(ancestor)))  # type: ignore[union-attr]
     return crumbs
 
@@ -201,7 +201,7 @@ async def _section_root(request: Request, db: AsyncSession, section: str) -> Res
     if root is not None:
         return await _content_page(request, db, root)
     # No root page yet: a plain index so the navigation never leads nowhere.
-    title = SECTION_TITLES[section]
+    title = template_gettext(language)[0](SECTION_TITLES[section])
     return await _render(
         request, db, "pages/page.html", item=None, title=title, path=f"/{section}",
         crumbs=[Crumb(N_("Home"), "/"), Crumb(title)],
@@ -245,8 +245,8 @@ async def _special(
         crumbs = [*await _crumbs_to(db, intro, language), Crumb(intro.title)]
         title = intro.title
     else:
-        crumbs = [*await _section_crumbs(db, "camara", language), Crumb(special.title)]
-        title = special.title
+        title = template_gettext(language)[0](special.title)
+        crumbs = [*await _section_crumbs(db, "camara", language), Crumb(title)]
     stamps = [u for u in (updated, intro.updated_at if intro else None) if u is not None]
     return await _render(
         request, db, template, item=intro, title=title, path=special.path, crumbs=crumbs,

@@ -85,7 +85,7 @@ class PlacesController(Controller):
             lang = request_language(request)
             category = categoria if categoria in CATEGORIES else None
             items, _available = await services.places(db, lang, category)
-            body = json.dumps(services.feature_collection(items, base_url(request)), ensure_ascii=False)
+            body = json.dumps(services.feature_collection(items, base_url(request), lang), ensure_ascii=False)
             return Response(body, media_type=GEOJSON, headers={"Vary": "Accept-Language, Cookie"})
 
         return await request.app.state.suite.page_cache.serve(request, produce)

@@ -33,7 +33,7 @@ async def places(db: AsyncSession, language: str, category: str | None = None) -
     return items, available
 
 
-def feature_collection(items: list[ContentItem], root: str) -> dict[str, Any]:
+def feature_collection(items: list[ContentItem], root: str, language: str = "pt") -> dict[str, Any]:
     """A GeoJSON FeatureCollection (RFC 7946: positions are [longitude, latitude])."""
     features = []
     for item in items:
@@ -50,6 +50,7 @@ def feature_collection(items: list[ContentItem], root: str) -> dict[str, Any]:
                     "title": item.title,
                     "url": root + PLACE.url(item.slug, item.language),
                     "category": item.category,
+                    "category_label": category_label(item.category, language),
                     "address": item.data.get("address", ""),
                 },
             }

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from concelho.search.outbox import content_doc_id, enqueue
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -400,6 +401,8 @@ async def import_content(
             )
         for start in range(0, len(revisions), batch):
             await session.execute(insert(ContentRevision), revisions[start : start + batch])
+        # Search: one outbox row per created or changed item, in this same transaction (bulk insert).
+        await enqueue(session, [content_doc_id(r.ctype.name, ids[r.external_id][0]) for r in touched])
         await bump_cache_generation(session)
     summary.created = len(new_rows)
     summary.updated = len(changed)

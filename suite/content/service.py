@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from concelho.search.outbox import content_doc_id, enqueue, enqueue_item
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -226,6 +227,7 @@ async def save(
         else:
             item.translation_group = str(item.id)
     await _add_revision(session, item, actor_id, note)
+    await enqueue_item(session, item)
     await bump_cache_generation(session)
     await record(session, "content.saved", actor_id=actor_id, actor=actor, target=f"{item.type}:{item.id}")
     return item
@@ -246,6 +248,7 @@ async def transition(
         item.published_at = _aware(item.publish_at) or now
     item.updated_at = now
     await _add_revision(session, item, actor_id, action)
+    await enqueue_item(session, item)
     await bump_cache_generation(session)
     await record(session, f"content.{action}", actor_id=actor_id, actor=actor, target=f"{item.type}:{item.id}")
     return item
@@ -341,17 +344,19 @@ async def publish_scheduled(session: AsyncSession, now: datetime | None = None) 
         await session.execute(select(KeyValue).where(KeyValue.namespace == "cache", KeyValue.key == "scheduled_at"))
     ).scalar_one_or_none()
     last = datetime.fromisoformat(marker.value.decode()) if marker else datetime.fromtimestamp(0, UTC)
-    went_live = (
-        await session.execute(
-            select(func.count())
-            .select_from(ContentItem)
-            .where(
+    went_live_ids = [
+        (type_name, item_id)
+        for type_name, item_id in await session.execute(
+            select(ContentItem.type, ContentItem.id).where(
                 ContentItem.status == "published",
                 ContentItem.publish_at > last,
                 ContentItem.publish_at <= now,
             )
         )
-    ).scalar_one()
+    ]
+    went_live = len(went_live_ids)
+    await enqueue(session, [content_doc_id(t, i) for t, i in went_live_ids])
+    await enqueue(session, [content_doc_id(item.type, item.id) for item in expired])
     if marker is None:
         session.add(KeyValue(namespace="cache", key="scheduled_at", value=now.isoformat().encode()))
     else:
@@ -370,6 +375,7 @@ async def delete_item(
 
     await session.execute(sql_update(ContentItem).where(ContentItem.parent_id == item.id).values(parent_id=None))
     target = f"{item.type}:{item.id}"
+    await enqueue_item(session, item, "delete")
     await session.delete(item)
     await bump_cache_generation(session)
     await record(session, "content.deleted", actor_id=actor_id, actor=actor, target=target)

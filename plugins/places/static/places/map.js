@@ -23,10 +23,10 @@
       title.href = props.url;
     }
     box.appendChild(title);
-    ["category", "address"].forEach(function (key) {
-      if (props[key]) {
+    [props.category_label || props.category, props.address].forEach(function (text) {
+      if (text) {
         var line = document.createElement("p");
-        line.textContent = props[key];
+        line.textContent = text;
         box.appendChild(line);
       }
     });

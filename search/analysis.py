@@ -1,0 +1,400 @@
+"""Portuguese text analysis shared by the embedded engine: analyzers, query parsing, highlighting.
+
+Every text field is indexed twice (see ``docs/ARCHITECTURE.md``, "Search"):
+
+* ``*_f`` (folded): lowercase + ASCII folding, no stemming.  Exact words, typos and prefixes
+  are matched here, so ``ruido`` finds "ruído" and ``licen`` finds "licença".
+* ``*_s`` (stemmed): lowercase + ASCII folding + Portuguese Snowball stemmer.  The stemmer runs
+  on the *folded* word on both sides (document and query), so a query typed without accents
+  gets the same stem as the accented text ("licitacao" and "licitação" both give ``licitaca``).
+
+Folding before stemming weakens the stemmer on plurals such as -ão/-ões ("licitacao" →
+``licitaca`` but "licitacoes" → ``licitaco``; "obra" and "obras" are too short to be stemmed at
+all).  Stemming the accented word instead would break accent-less queries, so plurals are
+handled where it is cheap: at query time each word is expanded into its singular and plural
+forms (:func:`number_variants`, the rules of a Portuguese "light" stemmer) and each form is
+stemmed, so "certidões", "certidoes", "certidão" and "certidao" all reach the same documents.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import tantivy
+
+FOLD_TOKENIZER = "pt_fold"
+STEM_TOKENIZER = "pt_stem"
+#: Longer tokens are dropped (hashes, base64, pasted URLs): they never help and bloat the index.
+MAX_TOKEN_CHARS = 40
+
+
+def _builder() -> tantivy.TextAnalyzerBuilder:
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(MAX_TOKEN_CHARS))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+    )
+
+
+def fold_analyzer() -> tantivy.TextAnalyzer:
+    return _builder().build()
+
+
+def stem_analyzer() -> tantivy.TextAnalyzer:
+    return _builder().filter(tantivy.Filter.stemmer("portuguese")).build()
+
+
+def register_analyzers(index: tantivy.Index) -> None:
+    """Analyzers live in the process, not in the index files: register them on every open."""
+    index.register_tokenizer(FOLD_TOKENIZER, fold_analyzer())
+    index.register_tokenizer(STEM_TOKENIZER, stem_analyzer())
+
+
+FOLD = fold_analyzer()
+STEM = stem_analyzer()
+
+# --------------------------------------------------------------------------------------------
+# Stop words (folded).  They stay in the index (phrases, snippets) but never in a query.
+# --------------------------------------------------------------------------------------------
+_PT_STOP = """
+a o as os um uma uns umas de do da dos das d em no na nos nas num numa nuns numas ao aos
+por pelo pela pelos pelas para pra pro com sem sob sobre entre ate apos desde contra
+e ou nem mas que se como onde quando qual quais quem cujo cuja porque porque pois
+eu tu ele ela eles elas voce voces me te lhe lhes nos vos se mim ti si
+meu minha meus minhas teu tua teus tuas seu sua seus suas nosso nossa nossos nossas
+este esta estes estas isto esse essa esses essas isso aquele aquela aqueles aquelas aquilo
+ser sao e era foi estar esta estao ha tem ter
+ja mais muito muita muitos muitas tambem so nao sim la aqui ai
+"""
+_EN_STOP = """
+the of for to in on at by with from and or an is are be my i how what where when do does can
+"""
+STOP_WORDS = frozenset((_PT_STOP + _EN_STOP).split())
+
+
+# --------------------------------------------------------------------------------------------
+# Words
+# --------------------------------------------------------------------------------------------
+def fold(text: str) -> str:
+    """Lowercase and strip accents like the index does (used for highlighting and synonyms)."""
+    text = text.lower()
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def words_with_offsets(text: str) -> Iterator[tuple[int, int, str]]:
+    """``(start, end, folded word)`` for every word, like tantivy's simple tokenizer."""
+    for m in _WORD.finditer(text):
+        yield m.start(), m.end(), fold(m.group())
+
+
+def allowed_typos(word: str) -> int:
+    """Meilisearch's defaults: one typo from 5 letters, two from 9."""
+    if word.isdigit():
+        return 0
+    return 2 if len(word) >= 9 else 1 if len(word) >= 5 else 0
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Damerau-Levenshtein distance (adjacent transposition costs 1), or ``limit + 1`` when larger."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        best = cur[0]
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            value = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                value = min(value, prev2[j - 2] + 1)
+            cur[j] = value
+            best = min(best, value)
+        if best > limit:
+            return limit + 1
+        prev2, prev = prev, cur
+    return min(prev[-1], limit + 1)
+
+
+def number_variants(word: str) -> set[str]:
+    """Singular and plural forms of a folded Portuguese word (over-generation is harmless)."""
+    out = {word}
+    if len(word) < 3 or not word.isalpha():
+        return out
+    # plural -> singular
+    for suffix, replacements in _PLURAL_RULES:
+        if word.endswith(suffix) and len(word) > len(suffix) + 1:
+            stem = word[: -len(suffix)]
+            out.update(stem + r for r in replacements)
+            break
+    # singular -> plural
+    if word.endswith("ao"):
+        out.update((word[:-2] + "oes", word[:-2] + "aes", word + "s"))
+    elif word.endswith("il"):
+        out.update((word[:-1] + "s", word[:-2] + "eis"))
+    elif word[-2:] in ("al", "el", "ol", "ul"):
+        out.add(word[:-1] + "is")
+    elif word.endswith("m"):
+        out.add(word[:-1] + "ns")
+    elif word[-1] in "rzs":
+        out.add(word + "es")
+    elif word[-1] in "aeiou":
+        out.add(word + "s")
+    return {w for w in out if len(w) >= 3}
+
+
+_PLURAL_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("oes", ("ao",)),
+    ("aes", ("ao",)),
+    ("aos", ("ao",)),
+    ("ais", ("al",)),
+    ("eis", ("el", "il")),
+    ("ois", ("ol",)),
+    ("uis", ("ul",)),
+    ("is", ("il",)),
+    ("ns", ("m",)),
+    ("res", ("r",)),
+    ("zes", ("z",)),
+    ("ses", ("s", "se")),
+    ("s", ("",)),
+)
+
+
+@lru_cache(maxsize=4096)
+def stems_of(word: str) -> frozenset[str]:
+    """Stems of a folded word and of its singular/plural forms (what to look up in ``*_s``)."""
+    out: set[str] = set()
+    for variant in number_variants(word):
+        out.update(STEM.analyze(variant))
+    return frozenset(out)
+
+
+@lru_cache(maxsize=65536)
+def stem_of(word: str) -> str:
+    tokens = STEM.analyze(word)
+    return tokens[0] if tokens else word
+
+
+# --------------------------------------------------------------------------------------------
+# Markdown to plain text (bodies are Markdown; snippets and the index want words)
+# --------------------------------------------------------------------------------------------
+_MD_RULES = (
+    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # images -> alt text
+    (re.compile(r"\[([^\]]*)\]\([^)]*\)"), r"\1"),  # links -> text
+    (re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$", re.M), ""),  # table rules
+    (re.compile(r"^\s{0,3}(#{1,6}|>|[-*+]|\d+[.)])\s+", re.M), ""),  # headings, quotes, list marks
+    (re.compile(r"(\*\*|__|`+|~~)"), ""),  # emphasis and code marks
+    (re.compile(r"(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)"), ""),  # single * or _ emphasis
+    (re.compile(r"\s*\|\s*"), " · "),  # table cells
+    (re.compile(r"[ \t]+"), " "),
+    (re.compile(r"\n{3,}"), "\n\n"),
+)
+
+
+def plain_text(markdown: str) -> str:
+    """Markdown (or plain text) to readable plain text; cheap, no HTML is produced."""
+    if not markdown:
+        return ""
+    text = markdown
+    for pattern, repl in _MD_RULES:
+        text = pattern.sub(repl, text)
+    text = re.sub(r"(^|\n) · | · (\n|$)", r"\1\2", text)
+    return text.strip()
+
+
+# --------------------------------------------------------------------------------------------
+# Queries
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Word:
+    text: str  # folded
+    prefix: bool = False
+
+    @property
+    def typos(self) -> int:
+        return allowed_typos(self.text)
+
+
+@dataclass
+class Group:
+    """One query word (or a multi-word synonym key) and its alternatives; any alternative matches."""
+
+    original: tuple[Word, ...]
+    synonyms: list[tuple[Word, ...]] = field(default_factory=list)
+
+    @property
+    def alternatives(self) -> list[tuple[Word, ...]]:
+        return [self.original, *self.synonyms]
+
+
+def tokenize_query(text: str) -> list[str]:
+    return FOLD.analyze(text) if text else []
+
+
+def content_words(tokens: list[str]) -> list[str]:
+    """Query tokens minus stop words and stray letters (digits stay)."""
+    return [t for t in tokens if t not in STOP_WORDS and (len(t) > 1 or t.isdigit())]
+
+
+def normalize_synonyms(synonyms: dict[str, list[str]] | None) -> dict[tuple[str, ...], list[tuple[str, ...]]]:
+    """Fold and tokenize keys and values (stop words dropped, as in queries); keys match whole words."""
+    out: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+    for key, values in (synonyms or {}).items():
+        k = tuple(content_words(tokenize_query(key)))
+        if not k:
+            continue
+        bucket = out.setdefault(k, [])
+        for value in values:
+            v = tuple(content_words(tokenize_query(value)))
+            if v and v != k and v not in bucket:
+                bucket.append(v)
+    return out
+
+
+def parse_query(
+    text: str, synonyms: dict[tuple[str, ...], list[tuple[str, ...]]] | None = None, prefix: bool = True
+) -> list[Group]:
+    """Words to look for: stop words removed, last word a prefix while typing, synonyms attached."""
+    tokens = tokenize_query(text)
+    words = content_words(tokens)
+    if not words:
+        return []
+    # The last word is being typed unless the text ends with a space or the word was a stop word.
+    typing = prefix and bool(tokens) and tokens[-1] == words[-1] and not text[-1:].isspace()
+    synonyms = synonyms or {}
+    longest = max((len(k) for k in synonyms), default=1)
+    groups: list[Group] = []
+    i = 0
+    while i < len(words):
+        for size in range(min(longest, len(words) - i), 0, -1):
+            key = tuple(words[i : i + size])
+            if size == 1 or key in synonyms:
+                break
+        last = i + size == len(words)
+        original = tuple(Word(w, prefix=typing and last and j == size - 1) for j, w in enumerate(key))
+        alternatives = [tuple(Word(w) for w in alt) for alt in synonyms.get(key, [])]
+        if typing and last and size == 1 and key not in synonyms:
+            # a word being typed may also be the start of a synonym key ("parki" -> parking)
+            pass
+        groups.append(Group(original, alternatives))
+        i += size
+    return groups
+
+
+# --------------------------------------------------------------------------------------------
+# Highlighting
+# --------------------------------------------------------------------------------------------
+class Matcher:
+    """Decides whether a document word matches the query (exact, stem, typo or prefix)."""
+
+    def __init__(self, groups: Iterable[Group]) -> None:
+        self.exact: set[str] = set()
+        self.stems: set[str] = set()
+        self.fuzzy: list[tuple[str, int]] = []
+        self.prefixes: list[tuple[str, int]] = []
+        for group in groups:
+            for alternative in group.alternatives:
+                for word in alternative:
+                    self.exact.add(word.text)
+                    self.stems.update(stems_of(word.text))
+                    if word.prefix:
+                        self.prefixes.append((word.text, word.typos))
+                    elif word.typos:
+                        self.fuzzy.append((word.text, word.typos))
+        self._heads = {s[:2] for s in self.stems}
+        self._cache: dict[str, bool] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.exact)
+
+    def matches(self, word: str) -> bool:
+        hit = self._cache.get(word)
+        if hit is None:
+            hit = self._cache[word] = self._matches(word)
+        return hit
+
+    def _matches(self, word: str) -> bool:
+        if word in self.exact:
+            return True
+        if word[:2] in self._heads and stem_of(word) in self.stems:
+            return True
+        for text, typos in self.fuzzy:
+            if edit_distance(word, text, typos) <= typos:
+                return True
+        for text, typos in self.prefixes:
+            if word.startswith(text):
+                return True
+            if typos and len(word) >= len(text) - typos:
+                best = min(
+                    edit_distance(word[:n], text, typos) for n in range(len(text) - typos, len(text) + typos + 1)
+                )
+                if best <= typos:
+                    return True
+        return False
+
+
+def highlight(text: str, matcher: Matcher, max_chars: int = 220) -> tuple[str, int]:
+    """An HTML-safe window of ``text`` with ``<mark>`` around matching words, and how many matched.
+
+    Everything outside the marks is escaped, so the result can be inserted into a page as is.
+    """
+    if not text:
+        return "", 0
+    spans = [(s, e, w) for s, e, w in words_with_offsets(text) if matcher and matcher.matches(w)]
+    if not spans:
+        return _window(text, 0, max_chars, []), 0
+    # the window (of max_chars) that holds the most distinct matched words
+    best_start, best_score = spans[0][0], -1
+    for i, (start, _, _) in enumerate(spans):
+        seen = {w for s, _, w in spans[i:] if s < start + max_chars - 20}
+        score = len(seen) * 100 + sum(1 for s, _, _ in spans[i:] if s < start + max_chars - 20)
+        if score > best_score:
+            best_start, best_score = start, score
+    start = _backtrack(text, best_start, max_chars // 4)
+    distinct = len({w for s, e, w in spans if start <= s and e <= start + max_chars})
+    return _window(text, start, max_chars, spans), distinct
+
+
+def _backtrack(text: str, position: int, room: int) -> int:
+    """Start a little before the first match, at a sentence or word boundary."""
+    if position <= room:
+        return 0
+    lower = position - room
+    for stop in (". ", "\n"):
+        found = text.rfind(stop, lower, position)
+        if found != -1:
+            return found + len(stop)
+    space = text.find(" ", lower, position)
+    return space + 1 if space != -1 else position
+
+
+def _window(text: str, start: int, max_chars: int, spans: list[tuple[int, int, str]]) -> str:
+    end = min(len(text), start + max_chars)
+    if end < len(text):
+        space = text.rfind(" ", start, end)
+        if space > start + max_chars // 2:
+            end = space
+    out: list[str] = ["…"] if start > 0 else []
+    cursor = start
+    for s, e, _ in spans:
+        if s < start or e > end:
+            continue
+        out.append(html.escape(text[cursor:s]))
+        out.append("<mark>" + html.escape(text[s:e]) + "</mark>")
+        cursor = e
+    out.append(html.escape(text[cursor:end]))
+    if end < len(text):
+        out.append("…")
+    return " ".join("".join(out).split())
