@@ -145,6 +145,10 @@ def revision(settings: Settings, registry: PluginRegistry, branch: str, message:
     locations = version_locations(registry, enabled_only=True)
     if branch not in locations and branch not in registry:
         raise MigrationError(f"unknown branch {branch!r} (branches: {', '.join(sorted(locations))})")
+    plugin = registry.get(branch)
+    if plugin is not None and plugin.migrations_dir is None:
+        # A plugin's first migration: its folder must exist before Alembic lists the version locations.
+        (plugin.path / "migrations").mkdir(parents=True, exist_ok=True)
     cfg = alembic_config(settings, registry, branch=branch)
     script = ScriptDirectory.from_config(cfg)
     existing = {label for sc in script.walk_revisions() for label in (sc.branch_labels or ())}
@@ -157,9 +161,7 @@ def revision(settings: Settings, registry: PluginRegistry, branch: str, message:
                 cfg, message=message, autogenerate=autogenerate, head=f"{branch}@head", rev_id=rev_id
             )
         else:
-            plugin = registry.get(branch)
             path = (plugin.path / "migrations") if plugin else locations[branch]
-            path.mkdir(parents=True, exist_ok=True)
             core_heads = [h for h in script.get_heads() if CORE_BRANCH in _branch_of(script, h)]
             rev = command.revision(
                 cfg,
