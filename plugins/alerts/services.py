@@ -36,7 +36,8 @@ class AlertInput:
             errors["message_en"] = N_("The message must have at most 500 characters.")
         if self.level not in LEVELS:
             errors["level"] = N_("Choose one of: info, warning, danger.")  # the LEVELS
-        if self.link_url and not (self.link_url.startswith("/") or self.link_url.startswith("https://")):
+        local = self.link_url.startswith("/") and not self.link_url.startswith(("//", "/\\"))
+        if self.link_url and not (local or self.link_url.startswith("https://")):
             errors["link_url"] = N_("The link must be a local path (/…) or an https:// address.")
         if self.ends_at is not None and self.ends_at <= datetime.now(UTC):
             errors["ends_at"] = N_("The end must be in the future.")
