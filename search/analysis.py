@@ -229,14 +229,25 @@ class Word:
 
 @dataclass
 class Group:
-    """One query word (or a multi-word synonym key) and its alternatives; any alternative matches."""
+    """One query word (or a multi-word synonym key) and its alternatives; any alternative matches.
+
+    For a multi-word key, ``parts`` holds each of its words as a group of its own (with its own
+    synonyms): the original words must all match, each in any of its forms.
+    """
 
     original: tuple[Word, ...]
     synonyms: list[tuple[Word, ...]] = field(default_factory=list)
+    parts: list[Group] = field(default_factory=list)
 
     @property
     def alternatives(self) -> list[tuple[Word, ...]]:
         return [self.original, *self.synonyms]
+
+    def all_words(self) -> Iterator[Word]:
+        for alternative in self.alternatives:
+            yield from alternative
+        for part in self.parts:
+            yield from part.all_words()
 
 
 def tokenize_query(text: str) -> list[str]:
@@ -275,20 +286,27 @@ def parse_query(
     typing = prefix and bool(tokens) and tokens[-1] == words[-1] and not text[-1:].isspace()
     synonyms = synonyms or {}
     longest = max((len(k) for k in synonyms), default=1)
+
+    def single(word: Word) -> Group:
+        return Group((word,), [tuple(Word(w) for w in alt) for alt in synonyms.get((word.text,), [])])
+
     groups: list[Group] = []
     i = 0
     while i < len(words):
-        for size in range(min(longest, len(words) - i), 0, -1):
-            key = tuple(words[i : i + size])
-            if size == 1 or key in synonyms:
+        size = 1
+        for size in range(min(longest, len(words) - i), 1, -1):
+            if tuple(words[i : i + size]) in synonyms:
                 break
+        else:
+            size = 1
         last = i + size == len(words)
-        original = tuple(Word(w, prefix=typing and last and j == size - 1) for j, w in enumerate(key))
-        alternatives = [tuple(Word(w) for w in alt) for alt in synonyms.get(key, [])]
-        if typing and last and size == 1 and key not in synonyms:
-            # a word being typed may also be the start of a synonym key ("parki" -> parking)
-            pass
-        groups.append(Group(original, alternatives))
+        original = tuple(Word(w, prefix=typing and last and j == size - 1) for j, w in enumerate(words[i : i + size]))
+        if size == 1:
+            groups.append(single(original[0]))
+        else:
+            key = tuple(words[i : i + size])
+            alternatives = [tuple(Word(w) for w in alt) for alt in synonyms[key]]
+            groups.append(Group(original, alternatives, parts=[single(w) for w in original]))
         i += size
     return groups
 
@@ -305,14 +323,13 @@ class Matcher:
         self.fuzzy: list[tuple[str, int]] = []
         self.prefixes: list[tuple[str, int]] = []
         for group in groups:
-            for alternative in group.alternatives:
-                for word in alternative:
-                    self.exact.add(word.text)
-                    self.stems.update(stems_of(word.text))
-                    if word.prefix:
-                        self.prefixes.append((word.text, word.typos))
-                    elif word.typos:
-                        self.fuzzy.append((word.text, word.typos))
+            for word in group.all_words():
+                self.exact.add(word.text)
+                self.stems.update(stems_of(word.text))
+                if word.prefix:
+                    self.prefixes.append((word.text, word.typos))
+                elif word.typos:
+                    self.fuzzy.append((word.text, word.typos))
         self._heads = {s[:2] for s in self.stems}
         self._cache: dict[str, bool] = {}
 

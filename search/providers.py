@@ -185,9 +185,7 @@ class ContentProvider(SearchProvider):
         from concelho.suite.content.models import ContentItem
         from concelho.suite.content.service import published_clause
 
-        rows = await session.execute(
-            select(ContentItem.id).where(ContentItem.type == type_, ~published_clause())
-        )
+        rows = await session.execute(select(ContentItem.id).where(ContentItem.type == type_, ~published_clause()))
         return [content_doc_id(type_, pk) for (pk,) in rows]
 
 

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from enum import Enum
 from typing import Any
 
 from litestar import Request, Response
@@ -145,7 +146,8 @@ class PageCache:
             etag='W/"' + hashlib.sha256(stored.encode()).hexdigest()[:32] + '"',
             last_modified=datetime.now(UTC).replace(microsecond=0),
             status_code=response.status_code,
-            media_type=str(response.media_type),
+            # MediaType.HTML is a str Enum: str() of it is "MediaType.HTML", not "text/html".
+            media_type=response.media_type.value if isinstance(response.media_type, Enum) else str(response.media_type),
             generation=generation,
             stored_at=time.monotonic(),
         )

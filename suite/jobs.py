@@ -1,8 +1,12 @@
 """Periodic background work inside the server process (default single-machine setup).
 
 Every ``interval`` seconds: publish scheduled content / archive expired content (which
-also refreshes page caches).  Failures are logged and retried on the next tick; they
-never reach a request.
+also refreshes page caches).  Every 2 seconds, and at once after a content change: drain
+the search outbox into the engine (``search/jobs.py``).  Failures are logged and retried
+on the next tick; they never reach a request.
+
+When ``suite worker`` runs these jobs in a process of its own, set
+``SUITE_BACKGROUND_JOBS=false`` so the web workers do not run them too.
 """
 
 from __future__ import annotations
@@ -25,28 +29,56 @@ async def _publish_scheduled(state: Any) -> Any:
         counts = await publish_scheduled(session)
     if counts["published"] or counts["archived"]:
         await state.events.emit("cache.invalidate")
+        await state.events.emit("search.changed")
     return counts
 
 
+async def _index_search(state: Any) -> Any:
+    from concelho.search.jobs import index_search
+
+    return await index_search(state)
+
+
 DEFAULT_JOBS: list[Job] = [_publish_scheduled]
+#: Cheap when idle, so they run often: the search indexer (only works when the outbox has rows).
+FAST_JOBS: list[Job] = [_index_search]
+FAST_INTERVAL = 2.0
 
 
-async def run_periodically(state: Any, jobs: list[Job], interval: float) -> None:
+async def run_periodically(state: Any, jobs: list[Job], interval: float, wake: asyncio.Event | None = None) -> None:
     while True:
         for job in jobs:
             try:
                 await job(state)
             except Exception:
                 log.exception("background job %s failed", getattr(job, "__name__", job))
-        await asyncio.sleep(interval)
+        if wake is None:
+            await asyncio.sleep(interval)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=interval)
+            wake.clear()
 
 
 @contextlib.asynccontextmanager
-async def background_jobs(state: Any, jobs: list[Job] | None = None, interval: float = 60.0):  # type: ignore[no-untyped-def]
-    task = asyncio.create_task(run_periodically(state, jobs or DEFAULT_JOBS, interval))
+async def background_jobs(  # type: ignore[no-untyped-def]
+    state: Any,
+    jobs: list[Job] | None = None,
+    interval: float = 60.0,
+    fast_jobs: list[Job] | None = None,
+    fast_interval: float = FAST_INTERVAL,
+):
+    from concelho.search.jobs import wake_event
+
+    tasks = [asyncio.create_task(run_periodically(state, jobs or DEFAULT_JOBS, interval))]
+    fast = FAST_JOBS if fast_jobs is None else fast_jobs
+    if fast:
+        tasks.append(asyncio.create_task(run_periodically(state, fast, fast_interval, wake_event(state))))
     try:
-        yield task
+        yield tasks[0]
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -129,6 +129,10 @@ class Plugin:
         """Content types this plugin owns (:class:`concelho.suite.content.types.ContentType`)."""
         return []
 
+    def visibility_hooks(self) -> dict[str, Any]:
+        """Answers about what a user may see: ``{"workspace_ids": async (session, user_id) -> set[int]}``."""
+        return {}
+
     def search_providers(self) -> list[Any]:
         """Search document providers (used by ``search/``)."""
         return []
@@ -262,6 +266,15 @@ class PluginRegistry:
                     )
                 types[ctype.name] = ctype
         return types
+
+    async def workspace_ids_for(self, session: Any, user_id: int) -> set[int]:
+        """Workspaces whose private content ``user_id`` may see now, from every plugin that knows."""
+        ids: set[int] = set()
+        for plugin in self.plugins:
+            hook = plugin.visibility_hooks().get("workspace_ids")
+            if hook is not None:
+                ids |= set(await hook(session, user_id))
+        return ids
 
     def nav_items(self, area: str) -> list[NavItem]:
         items = [item for p in self.plugins for item in p.nav_items() if item.area == area]

@@ -33,7 +33,7 @@ PLACE = ContentType(
         FieldSpec("freguesia", N_("Parish (freguesia)"), max_length=120),
         FieldSpec("phone", N_("Phone"), max_length=40, pattern=r"\+?[0-9][0-9 ().-]{2,38}",
                   pattern_error=N_("Write a phone number with digits, spaces and an optional leading +.")),
-        FieldSpec("email", N_("E-mail"), max_length=200, pattern=r"[^@\s]+@[^@\s]+\.[^@\s]+",
+        FieldSpec("email", N_("E-mail"), max_length=200, pattern=r"[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+",
                   pattern_error=N_("Write an e-mail address like geral@example.pt.")),
         FieldSpec("website", N_("Website"), max_length=500, pattern=r"https?://[^\s\"'<>]+",
                   pattern_error=N_("Write an address that starts with https://.")),

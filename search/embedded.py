@@ -1,0 +1,601 @@
+"""The embedded search engine: a tantivy index in ``<data_dir>/search``, no server.
+
+Layout on disk::
+
+    <index_dir>/CURRENT        name of the live generation (replaced atomically)
+    <index_dir>/gen-<stamp>/   tantivy files of one generation
+
+``rebuild`` writes a whole new generation next to the live one and then swaps ``CURRENT``;
+searches in this and other processes follow the pointer (checked with one ``stat`` per call).
+
+Ranking (Meilisearch-like, see ``docs/ARCHITECTURE.md``): every non-stop word of the query must
+match (if nothing does, words are relaxed one at a time); a word matches exactly (folded field,
+BM25), by stem (singular/plural, BM25), with typos (1 from 5 letters, 2 from 9; constant, lower
+score) or, for the word being typed, as a prefix.  Field weights: title > summary > tags > body;
+recency (``published_at``) breaks ties.  Visibility and facet filters are one query clause, so
+hits, totals, facets, snippets and suggestions all see the same documents.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import tantivy
+from tantivy import Occur, Query
+
+from .analysis import (
+    FOLD_TOKENIZER,
+    STEM_TOKENIZER,
+    Group,
+    Matcher,
+    Word,
+    edit_distance,
+    highlight,
+    normalize_synonyms,
+    parse_query,
+    plain_text,
+    register_analyzers,
+    stems_of,
+    words_with_offsets,
+)
+from .contract import (
+    FACET_FIELDS,
+    SearchDocument,
+    SearchHit,
+    SearchQuery,
+    SearchResult,
+    SearchUnavailable,
+    Visibility,
+)
+
+log = logging.getLogger(__name__)
+
+#: Bump when the schema or the analyzers change: an index of another version is replaced by an
+#: empty one on open (``suite search reindex`` fills it again).
+SCHEMA_VERSION = 1
+POINTER = "CURRENT"
+SCHEMA_FILE = "SUITE_SCHEMA"
+
+#: Searchable text fields and their weights (title > summary > tags > body).
+TEXT_FIELDS: tuple[tuple[str, float], ...] = (("title", 6.0), ("summary", 3.0), ("tags", 2.0), ("body", 1.0))
+#: How a word may match, relative to an exact match (BM25 on the folded field).
+STEM_WEIGHT = 0.8  # another form of the word (plural, …): BM25 on the stemmed field
+PREFIX_WEIGHT = 1.0  # the word being typed, as a prefix: constant score
+TYPO_WEIGHT = 0.5  # with typos: constant score
+SYNONYM_WEIGHT = 0.7
+
+#: Recency tie-breaker: score × log2(2 + recency) with recency in [0, RECENCY_MAX] (≤ 0.7 %).
+RECENCY_MAX = 0.01
+_EPOCH_FROM = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
+_EPOCH_TO = datetime(2050, 1, 1, tzinfo=UTC).timestamp()
+
+BATCH_SIZE = 5000
+WRITER_HEAP = 128_000_000
+FACET_SIZE = 500
+SNIPPET_CHARS = 220
+HIGHLIGHT_MAX_CHARS = 20_000  # only the start of a very long body is searched for a snippet window
+
+
+def build_schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("id", tokenizer_name="raw", index_option="basic")
+    for name in FACET_FIELDS:
+        sb.add_text_field(name, tokenizer_name="raw", fast=True, index_option="basic")
+    sb.add_text_field("audience", tokenizer_name="raw", index_option="basic")
+    sb.add_unsigned_field("workspace_ids", indexed=True)
+    sb.add_unsigned_field("department_ids", indexed=True)
+    for name, _ in TEXT_FIELDS:
+        sb.add_text_field(f"{name}_f", tokenizer_name=FOLD_TOKENIZER)
+        sb.add_text_field(f"{name}_s", tokenizer_name=STEM_TOKENIZER)
+    sb.add_integer_field("published", fast=True)
+    sb.add_float_field("recency", fast=True)
+    # what a hit shows (title, url, summary, plain body for snippets, dates) as one stored JSON blob
+    sb.add_bytes_field("payload", stored=True)
+    return sb.build()
+
+
+def _timestamp(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp())
+
+
+def _recency(ts: int | None) -> float:
+    if ts is None:
+        return 0.0
+    return RECENCY_MAX * min(1.0, max(0.0, (ts - _EPOCH_FROM) / (_EPOCH_TO - _EPOCH_FROM)))
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class TantivyBackend:
+    """The :class:`~concelho.search.contract.SearchBackend` on an embedded tantivy index.
+
+    Nothing touches the disk until the first call (building the app has no side effects).
+    One writer at a time (a lock in this process, tantivy's lock file across processes).
+    """
+
+    name = "embedded"
+
+    def __init__(self, index_dir: Path, synonyms: dict[str, list[str]] | None = None) -> None:
+        self.index_dir = Path(index_dir)
+        self.schema = build_schema()
+        self._lock = threading.RLock()
+        self._index: tantivy.Index | None = None
+        self._pointer_state: tuple[int, int] | None = None
+        self.synonyms: dict[str, list[str]] = {}
+        self._synonyms: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+        self.configure_synonyms(synonyms or {})
+
+    # ------------------------------------------------------------------ index lifecycle
+    def health(self) -> str:
+        version = getattr(tantivy, "__version__", "").split(",")[0].replace("tantivy", "").strip()
+        try:
+            self.index_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.index_dir / ".probe"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise SearchUnavailable(f"index folder {self.index_dir} is not writable: {exc.strerror}") from exc
+        where = f"tantivy {version} at {self.index_dir}".replace("  ", " ")
+        if not (self.index_dir / POINTER).exists():
+            return f"{where} (no index yet)"
+        try:
+            docs = self._open().searcher().num_docs
+        except (OSError, ValueError) as exc:
+            raise SearchUnavailable(f"search index at {self.index_dir} cannot be opened: {exc}") from exc
+        return f"{where} ({docs} documents)"
+
+    def ensure_index(self) -> None:
+        with self._lock:
+            generation = self._read_pointer()
+            if generation and self._compatible(self.index_dir / generation):
+                self._open()
+                return
+            if generation:
+                log.warning("search index %s has another schema version: starting an empty one", generation)
+            path = self._new_generation()
+            self._create(path)
+            self._swap(path.name)
+
+    def _read_pointer(self) -> str | None:
+        try:
+            name = (self.index_dir / POINTER).read_text().strip()
+        except FileNotFoundError:
+            return None
+        return name or None
+
+    def _compatible(self, path: Path) -> bool:
+        try:
+            return (path / SCHEMA_FILE).read_text().strip() == str(SCHEMA_VERSION)
+        except OSError:
+            return False
+
+    def _new_generation(self) -> Path:
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        path = self.index_dir / f"gen-{stamp}-{uuid.uuid4().hex[:8]}"
+        path.mkdir()
+        return path
+
+    def _create(self, path: Path) -> tantivy.Index:
+        index = tantivy.Index(self.schema, path=str(path), reuse=False)
+        register_analyzers(index)
+        (path / SCHEMA_FILE).write_text(str(SCHEMA_VERSION))
+        return index
+
+    def _swap(self, generation: str) -> None:
+        """Point ``CURRENT`` at ``generation`` atomically, then drop the other generations."""
+        tmp = self.index_dir / f".{POINTER}.{uuid.uuid4().hex[:8]}"
+        tmp.write_text(generation)
+        os.replace(tmp, self.index_dir / POINTER)
+        self._index = None
+        self._open()
+        for old in self.index_dir.glob("gen-*"):
+            if old.name != generation:
+                shutil.rmtree(old, ignore_errors=True)  # open files stay readable for other processes (POSIX)
+
+    def _open(self) -> tantivy.Index:
+        """The live index, reopened when ``CURRENT`` changed (a rebuild here or in another process)."""
+        try:
+            st = (self.index_dir / POINTER).stat()
+        except FileNotFoundError:
+            self.ensure_index()
+            st = (self.index_dir / POINTER).stat()
+        state = (st.st_ino, st.st_mtime_ns)
+        index = self._index
+        if index is not None and state == self._pointer_state:
+            return index
+        with self._lock:
+            generation = self._read_pointer()
+            path = self.index_dir / (generation or "")
+            if not generation or not self._compatible(path):
+                self.ensure_index()
+                return self._open()
+            try:
+                index = tantivy.Index.open(str(path))
+            except ValueError as exc:
+                raise SearchUnavailable(f"search index at {path} cannot be opened: {exc}") from exc
+            register_analyzers(index)
+            self._index, self._pointer_state = index, state
+            return index
+
+    def _writer(self, index: tantivy.Index, threads: int = 1) -> tantivy.IndexWriter:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return index.writer(heap_size=WRITER_HEAP, num_threads=threads)
+            except ValueError as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise SearchUnavailable(f"search index at {self.index_dir} is locked: {exc}") from exc
+                time.sleep(0.05)
+
+    @staticmethod
+    def _threads(count: int) -> int:
+        return 1 if count < 2000 else max(1, min(4, os.cpu_count() or 1))
+
+    # ------------------------------------------------------------------ writing
+    def _to_tantivy(self, doc: SearchDocument) -> tantivy.Document:
+        body = plain_text(doc.body)
+        ts = _timestamp(doc.published_at)
+        payload = {
+            "id": doc.id,
+            "type": doc.type,
+            "title": doc.title,
+            "url": doc.url,
+            "summary": doc.summary,
+            "body": body,
+            "language": doc.language,
+            "category": doc.category,
+            "published_at": doc.published_at.isoformat() if doc.published_at else None,
+        }
+        fields: dict[str, Any] = {
+            "id": doc.id,
+            "type": doc.type,
+            "language": doc.language or "pt",
+            "audience": doc.audience,
+            "title_f": doc.title,
+            "title_s": doc.title,
+            "summary_f": doc.summary,
+            "summary_s": doc.summary,
+            "body_f": body,
+            "body_s": body,
+            "recency": _recency(ts),
+            "payload": json.dumps(payload, ensure_ascii=False).encode(),
+        }
+        if doc.category:
+            fields["category"] = doc.category
+        if doc.section:
+            fields["section"] = doc.section
+        if doc.tags:
+            fields["tags_f"] = fields["tags_s"] = list(doc.tags)
+        if doc.workspace_ids:
+            fields["workspace_ids"] = [int(i) for i in doc.workspace_ids]
+        if doc.department_ids:
+            fields["department_ids"] = [int(i) for i in doc.department_ids]
+        if ts is not None:
+            fields["published"] = ts
+        return tantivy.Document.from_dict(fields, self.schema)
+
+    def upsert(self, documents: list[SearchDocument]) -> None:
+        """Add or replace documents by id: one writer, one commit per batch, then reload the reader."""
+        if not documents:
+            return
+        with self._lock:
+            index = self._open()
+            writer = self._writer(index, self._threads(len(documents)))
+            try:
+                for batch in _chunks(documents, BATCH_SIZE):
+                    for doc in batch:
+                        writer.delete_documents_by_term("id", doc.id)
+                        writer.add_document(self._to_tantivy(doc))
+                    writer.commit()
+            except BaseException:
+                writer.rollback()
+                raise
+            finally:
+                writer.wait_merging_threads()
+            index.reload()
+
+    def delete(self, ids: list[str]) -> None:
+        if not ids:
+            return
+        with self._lock:
+            index = self._open()
+            writer = self._writer(index)
+            try:
+                for batch in _chunks(ids, BATCH_SIZE):
+                    for doc_id in batch:
+                        writer.delete_documents_by_term("id", doc_id)
+                    writer.commit()
+            finally:
+                writer.wait_merging_threads()
+            index.reload()
+
+    def rebuild(self, documents: Iterable[SearchDocument]) -> None:
+        """Build a new generation with ``documents``, then swap it in; the old one serves until then."""
+        with self._lock:
+            path = self._new_generation()
+            try:
+                index = self._create(path)
+                documents = documents if isinstance(documents, list) else list(documents)
+                writer = self._writer(index, self._threads(len(documents)))
+                try:
+                    for batch in _chunks(documents, BATCH_SIZE):
+                        for doc in batch:
+                            writer.delete_documents_by_term("id", doc.id)  # last one wins, as in upsert
+                            writer.add_document(self._to_tantivy(doc))
+                        writer.commit()
+                finally:
+                    writer.wait_merging_threads()
+            except BaseException:
+                shutil.rmtree(path, ignore_errors=True)
+                raise
+            self._swap(path.name)
+
+    def configure_synonyms(self, synonyms: dict[str, list[str]]) -> None:
+        """One-way expansions, as Meilisearch reads them: ``{"lixo": ["resíduos"]}`` (see ``synonyms.py``)."""
+        self.synonyms = {key: list(values) for key, values in synonyms.items()}
+        self._synonyms = normalize_synonyms(self.synonyms)
+
+    # ------------------------------------------------------------------ queries
+    def _term(self, field: str, value: str) -> Query:
+        return Query.term_query(self.schema, field, value)
+
+    def _visibility_query(self, visibility: Visibility) -> Query | None:
+        """public; internal to employees; workspace/department documents to their members."""
+        if visibility.everything:
+            return None
+        clauses = [self._term("audience", "public")]
+        if visibility.authenticated:
+            clauses.append(self._term("audience", "internal"))
+        if visibility.workspace_ids:
+            clauses.append(Query.term_set_query(self.schema, "workspace_ids", sorted(visibility.workspace_ids)))
+        if visibility.department_ids:
+            clauses.append(Query.term_set_query(self.schema, "department_ids", sorted(visibility.department_ids)))
+        return Query.boolean_query([(Occur.Should, c) for c in clauses])
+
+    def _filter_query(self, visibility: Visibility | None, filters: dict[str, list[str]] | None = None) -> Query | None:
+        clauses: list[Query] = []
+        vis = self._visibility_query(visibility) if visibility is not None else None
+        if vis is not None:
+            clauses.append(vis)
+        for name, values in (filters or {}).items():
+            if name not in FACET_FIELDS:
+                raise ValueError(f"cannot filter on {name!r}: filterable fields are {', '.join(FACET_FIELDS)}")
+            values = [v for v in values if v]
+            if values:
+                clauses.append(Query.term_set_query(self.schema, name, list(values)))
+        if not clauses:
+            return None
+        if len(clauses) == 1:
+            return clauses[0]
+        return Query.boolean_query([(Occur.Must, c) for c in clauses])
+
+    def _word_query(self, word: Word) -> Query:
+        typos = word.typos
+        stems = stems_of(word.text)
+        leaves: list[tuple[Occur, Query]] = []
+        for field, weight in TEXT_FIELDS:
+            f, s = f"{field}_f", f"{field}_s"
+            leaves.append((Occur.Should, Query.boost_query(self._term(f, word.text), weight)))
+            for stem in stems:
+                leaves.append((Occur.Should, Query.boost_query(self._term(s, stem), weight * STEM_WEIGHT)))
+            if word.prefix and len(word.text) >= 2:
+                prefix = Query.fuzzy_term_query(self.schema, f, word.text, distance=0, prefix=True)
+                leaves.append((Occur.Should, Query.boost_query(prefix, weight * PREFIX_WEIGHT)))
+            if typos:
+                fuzzy = Query.fuzzy_term_query(self.schema, f, word.text, distance=typos, prefix=word.prefix)
+                leaves.append((Occur.Should, Query.boost_query(fuzzy, weight * TYPO_WEIGHT)))
+        return Query.boolean_query(leaves)
+
+    def _group_query(self, group: Group) -> Query:
+        alternatives: list[tuple[Occur, Query]] = []
+        for i, words in enumerate(group.alternatives):
+            if i == 0 and group.parts:
+                q = Query.boolean_query([(Occur.Must, self._group_query(part)) for part in group.parts])
+            elif len(words) == 1:
+                q = self._word_query(words[0])
+            else:
+                q = Query.boolean_query([(Occur.Must, self._word_query(w)) for w in words])
+            alternatives.append((Occur.Should, q if i == 0 else Query.boost_query(q, SYNONYM_WEIGHT)))
+        return alternatives[0][1] if len(alternatives) == 1 else Query.boolean_query(alternatives)
+
+    def _text_query(self, groups: list[Group], must_match: int) -> Query:
+        subqueries = [(Occur.Should, self._group_query(g)) for g in groups]
+        if len(subqueries) == 1:
+            return subqueries[0][1]
+        return Query.boolean_query(subqueries, minimum_number_should_match=must_match)
+
+    @staticmethod
+    def _and(query: Query | None, filter_query: Query | None) -> Query:
+        if query is None:
+            return filter_query if filter_query is not None else Query.all_query()
+        if filter_query is None:
+            return query
+        return Query.boolean_query([(Occur.Must, query), (Occur.Must, Query.const_score_query(filter_query, 0.0))])
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        started = time.perf_counter()
+        searcher = self._open().searcher()
+        filter_query = self._filter_query(query.visibility, query.filters)
+        groups = parse_query(query.text, self._synonyms, prefix=query.prefix)
+        limit = max(1, query.limit)
+        offset = max(0, query.offset)
+        options: dict[str, Any] = {"limit": limit, "offset": offset, "count": True}
+        if query.sort == "recent" or not groups:
+            options.update(order_by_field="published", order=tantivy.Order.Desc)
+        else:
+            options["weight_by_field"] = "recency"
+
+        final = self._and(None, filter_query)
+        result = None
+        if groups:
+            # all words must match; when nothing does, accept one word fewer, and so on
+            for must in range(len(groups), 0, -1):
+                final = self._and(self._text_query(groups, must), filter_query)
+                result = searcher.search(final, **options)
+                if result.count:
+                    break
+        else:
+            result = searcher.search(final, **options)
+        assert result is not None
+        total = result.count or 0
+
+        hits: list[SearchHit] = []
+        matcher = Matcher(groups) if query.highlight else None
+        for score, address in result.hits[: query.limit] if query.limit > 0 else []:
+            payload = json.loads(searcher.doc(address)["payload"][0])
+            hits.append(self._hit(payload, score if isinstance(score, float) else 0.0, matcher))
+
+        facets: dict[str, dict[str, int]] = {}
+        wanted = [f for f in query.facets if f in FACET_FIELDS]
+        if wanted:
+            facets = {f: {} for f in wanted}
+            if total:
+                aggs = {f: {"terms": {"field": f, "size": FACET_SIZE}} for f in wanted}
+                for name, agg in searcher.aggregate(final, aggs).items():
+                    facets[name] = {b["key"]: b["doc_count"] for b in agg["buckets"]}
+
+        suggestion = None
+        if not total and groups:
+            suggestion = self._suggest(searcher, query, groups, filter_query)
+        return SearchResult(
+            hits=hits,
+            total=total,
+            facets=facets,
+            suggestion=suggestion,
+            took_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+
+    @staticmethod
+    def _hit(payload: dict[str, Any], score: float, matcher: Matcher | None) -> SearchHit:
+        snippet = ""
+        if matcher is not None:
+            summary, body = payload.get("summary") or "", (payload.get("body") or "")[:HIGHLIGHT_MAX_CHARS]
+            in_summary, n_summary = highlight(summary, matcher, SNIPPET_CHARS)
+            if matcher and body:
+                in_body, n_body = highlight(body, matcher, SNIPPET_CHARS)
+                snippet = in_body if n_body > n_summary else in_summary
+            else:
+                snippet = in_summary
+            if not snippet and body:
+                snippet = highlight(body, matcher, SNIPPET_CHARS)[0]
+        published = payload.get("published_at")
+        return SearchHit(
+            id=payload["id"],
+            type=payload["type"],
+            title=payload["title"],
+            url=payload["url"],
+            snippet=snippet,
+            score=score,
+            language=payload.get("language") or "pt",
+            category=payload.get("category") or "",
+            published_at=datetime.fromisoformat(published) if published else None,
+        )
+
+    # ------------------------------------------------------------------ did you mean
+    def _visible_count(self, searcher: tantivy.Searcher, query: Query, filter_query: Query | None) -> int:
+        return searcher.search(self._and(query, filter_query), limit=1, count=True).count or 0
+
+    def _any_field(self, term: str) -> Query:
+        return Query.boolean_query([(Occur.Should, self._term(f"{name}_f", term)) for name, _ in TEXT_FIELDS])
+
+    def _suggest(
+        self, searcher: tantivy.Searcher, query: SearchQuery, groups: list[Group], filter_query: Query | None
+    ) -> str | None:
+        """A corrected query built from words of documents the caller may see, if it finds something."""
+        replacements: dict[str, str] = {}
+        for group in groups:
+            for word in group.original:
+                if self._visible_count(searcher, self._any_field(word.text), filter_query):
+                    continue
+                better = self._closest_term(searcher, word.text, filter_query)
+                if better:
+                    replacements[word.text] = better
+        if not replacements:
+            return None
+        parts: list[str] = []
+        cursor = 0
+        for start, end, folded in words_with_offsets(query.text):
+            if folded in replacements:
+                parts.append(query.text[cursor:start])
+                parts.append(self._display_form(searcher, replacements[folded], filter_query))
+                cursor = end
+        parts.append(query.text[cursor:])
+        suggestion = " ".join("".join(parts).split())
+        check = parse_query(suggestion, self._synonyms, prefix=False)
+        if not check or not self._visible_count(searcher, self._text_query(check, len(check)), filter_query):
+            return None
+        return suggestion
+
+    def _closest_term(self, searcher: tantivy.Searcher, word: str, filter_query: Query | None) -> str | None:
+        limit = 2 if len(word) >= 5 else 1
+        candidates: dict[str, int] = {}
+        for name, _ in TEXT_FIELDS:
+            for term, freq in searcher.terms_with_prefix(f"{name}_f", word[:1]):
+                if abs(len(term) - len(word)) <= limit and term != word:
+                    candidates[term] = candidates.get(term, 0) + freq
+        scored = []
+        for term, freq in candidates.items():
+            distance = edit_distance(word, term, limit)
+            if distance <= limit:
+                scored.append((distance, -freq, term))
+        scored.sort()
+        best: tuple[int, int, str] | None = None
+        for distance, _, term in scored[:8]:
+            if best is not None and distance > best[0]:
+                break
+            visible = self._visible_count(searcher, self._any_field(term), filter_query)
+            if visible and (best is None or (distance, -visible) < best[:2]):
+                best = (distance, -visible, term)
+        return best[2] if best else None
+
+    def _display_form(self, searcher: tantivy.Searcher, term: str, filter_query: Query | None) -> str:
+        """The word as written in a visible document ("licença", not "licenca")."""
+        found = searcher.search(self._and(self._any_field(term), filter_query), limit=1)
+        for _, address in found.hits:
+            payload = json.loads(searcher.doc(address)["payload"][0])
+            for text in (payload.get("title", ""), payload.get("summary", ""), payload.get("body", "")):
+                for start, end, folded in words_with_offsets(text):
+                    if folded == term:
+                        return text[start:end].lower()
+        return term
+
+    # ------------------------------------------------------------------ counts
+    def count(self, visibility: Visibility | None = None, type_: str | None = None) -> int:
+        """Documents ``visibility`` may see (all when ``None``), optionally of one type."""
+        searcher = self._open().searcher()
+        filter_query = self._filter_query(visibility, {"type": [type_]} if type_ else None)
+        if filter_query is None:
+            return searcher.num_docs
+        return searcher.search(filter_query, limit=1, count=True).count or 0
+
+    def counts_by_type(self) -> dict[str, int]:
+        """Documents per type over the whole index (for admin tools: no visibility applies)."""
+        searcher = self._open().searcher()
+        if not searcher.num_docs:
+            return {}
+        agg = searcher.aggregate(Query.all_query(), {"type": {"terms": {"field": "type", "size": FACET_SIZE}}})
+        return {b["key"]: b["doc_count"] for b in agg["type"]["buckets"]}

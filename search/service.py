@@ -1,0 +1,406 @@
+"""Searching for pages, the API and the CLI: engine first, database fallback, best bets, misses, synonyms.
+
+Nothing here ever raises because the engine is unreachable: :func:`run_search` falls back to a
+plain database search (``LIKE`` on title and summary over visible live content) and says so with
+``SearchOutcome.fallback``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import weakref
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from markupsafe import Markup, escape
+from sqlalchemy import and_, case, false, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from .contract import SearchHit, SearchQuery, SearchResult, Visibility
+from .indexing import Indexer
+from .models import SearchBestBet, SearchMiss, SearchSynonym
+from .providers import Providers, doc_type
+from .visibility import can_see_document
+
+log = logging.getLogger("suite.search")
+
+SYNONYMS_KEY = ("search", "synonyms_version")
+SYNONYMS_RECHECK_SECONDS = 30.0
+MAX_QUERY = 200
+WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def normalize_query(text: str) -> str:
+    """Lower case, single spaces, at most 200 characters (how misses and best bets are keyed)."""
+    return " ".join((text or "").lower().split())[:MAX_QUERY]
+
+
+# ------------------------------------------------------------------------------------------------
+# Per-app runtime (one per SuiteState or worker state)
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class Runtime:
+    indexer: Indexer
+    providers: Providers
+    synonyms_version: str | None = None
+    synonyms_checked: float = 0.0
+    wake: asyncio.Event | None = None
+
+
+_RUNTIMES: weakref.WeakKeyDictionary[Any, Runtime] = weakref.WeakKeyDictionary()
+
+
+def runtime(state: Any) -> Runtime:
+    """The indexer and providers of ``state`` (anything with ``database``, ``search``, ``registry``)."""
+    found = _RUNTIMES.get(state)
+    if found is None:
+        providers = Providers.from_registry(state.registry)
+        found = Runtime(Indexer(state.database.sessionmaker, state.search, providers), providers)
+        _RUNTIMES[state] = found
+    return found
+
+
+def wake_indexer(state: Any) -> None:
+    """Ask the in-process indexer to run now (after a commit that added outbox rows)."""
+    rt = _RUNTIMES.get(state)
+    if rt is not None and rt.wake is not None:
+        rt.wake.set()
+
+
+# ------------------------------------------------------------------------------------------------
+# Searching
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class BestBet:
+    title: str
+    url: str
+    summary: str = ""
+    doc_id: str = ""
+
+
+@dataclass
+class SearchOutcome:
+    query: SearchQuery
+    result: SearchResult
+    #: The engine could not answer; ``result`` comes from the database fallback.
+    fallback: bool = False
+    error: str | None = None
+    best_bets: list[BestBet] = field(default_factory=list)
+
+
+async def run_search(
+    state: Any,
+    session: AsyncSession,
+    query: SearchQuery,
+    *,
+    best_bets: bool = True,
+    log_miss: bool = False,
+) -> SearchOutcome:
+    rt = runtime(state)
+    await refresh_synonyms(state, session)
+    outcome: SearchOutcome
+    if not query.text.strip():
+        outcome = SearchOutcome(query, SearchResult(hits=[], total=0))
+    else:
+        try:
+            result = await asyncio.to_thread(state.search.search, query)
+            outcome = SearchOutcome(query, result)
+        except Exception as exc:
+            log.warning("search engine unavailable, using the database: %s", exc)
+            result = await database_search(session, query, rt.providers)
+            outcome = SearchOutcome(query, result, fallback=True, error=str(exc) or type(exc).__name__)
+    if best_bets and query.text.strip() and query.offset == 0:
+        outcome.best_bets = await best_bets_for(session, query.text, query.visibility, rt.providers)
+        pinned = {b.doc_id for b in outcome.best_bets if b.doc_id}
+        outcome.result.hits = [h for h in outcome.result.hits if h.id not in pinned]
+    if log_miss and outcome.result.total == 0 and not outcome.best_bets and query.offset == 0 and not query.filters:
+        await record_miss(state.database.sessionmaker, query.text)
+    return outcome
+
+
+def highlight(text: str, terms: list[str], limit: int = 240) -> Markup:
+    """Escaped ``text`` (cut around the first match) with ``<mark>`` around the terms."""
+    text = " ".join((text or "").split())
+    if not terms:
+        return escape(text[:limit])
+    pattern = re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)), re.IGNORECASE)
+    first = pattern.search(text)
+    start = 0
+    if first and first.start() > limit // 2:
+        start = text.rfind(" ", 0, first.start() - limit // 4) + 1
+    piece = text[start : start + limit]
+    out: list[str] = ["…" if start else ""]
+    pos = 0
+    for match in pattern.finditer(piece):
+        out.append(str(escape(piece[pos : match.start()])))
+        out.append(f"<mark>{escape(match.group(0))}</mark>")
+        pos = match.end()
+    out.append(str(escape(piece[pos:])))
+    if start + limit < len(text):
+        out.append("…")
+    return Markup("".join(out))  # noqa: S704 - every piece is escaped
+
+
+def visibility_clause(visibility: Visibility) -> Any:
+    """SQL condition on ``core_content``: what ``visibility`` may see (mirrors ``search/visibility.py``)."""
+    from concelho.suite.content.models import ContentItem
+
+    if visibility.everything:
+        return ContentItem.id.is_not(None)
+    internal = (
+        ContentItem.audience == "internal"
+        if visibility.authenticated
+        else and_(ContentItem.audience == "internal", ContentItem.department_id.in_(visibility.department_ids))
+        if visibility.department_ids
+        else false()
+    )
+    workspace = (
+        and_(ContentItem.audience == "workspace", ContentItem.workspace_id.in_(visibility.workspace_ids))
+        if visibility.workspace_ids
+        else false()
+    )
+    return or_(ContentItem.audience == "public", internal, workspace)
+
+
+async def database_search(session: AsyncSession, query: SearchQuery, providers: Providers) -> SearchResult:
+    """The fallback: every word in the title or the summary of visible live content items."""
+    from concelho.suite.content.models import ContentItem
+    from concelho.suite.content.service import published_clause
+
+    from .providers import ContentProvider, content_document
+
+    started = time.perf_counter()
+    content = next((p for p in providers.providers if isinstance(p, ContentProvider)), None)
+    types = content.types() if content else []
+    terms = [w for w in WORD.findall(query.text.lower()) if w][:8]
+    if not terms or not types:
+        return SearchResult(hits=[], total=0)
+    base = [ContentItem.type.in_(types), published_clause(), visibility_clause(query.visibility)]
+    for term in terms:
+        like = f"%{term}%"
+        base.append(or_(func.lower(ContentItem.title).like(like), func.lower(ContentItem.summary).like(like)))
+    columns = {"type": ContentItem.type, "category": ContentItem.category, "language": ContentItem.language}
+    filters = []
+    for name, values in query.filters.items():
+        if name in columns and values:
+            filters.append(columns[name].in_(list(values)))
+    where = [*base, *filters]
+    total = (await session.execute(select(func.count()).select_from(ContentItem).where(*where))).scalar_one()
+    facets: dict[str, dict[str, int]] = {}
+    for name in query.facets:
+        if name not in columns:
+            continue
+        rows = await session.execute(
+            select(columns[name], func.count()).where(*where).group_by(columns[name]).order_by(func.count().desc())
+        )
+        facets[name] = {str(value): int(n) for value, n in rows if value not in (None, "")}
+    order: list[Any] = [ContentItem.published_at.desc(), ContentItem.id.desc()]
+    if query.sort != "recent":  # "relevance": items with the words in their title first
+        in_title = sum(case((func.lower(ContentItem.title).like(f"%{t}%"), 1), else_=0) for t in terms)
+        order.insert(0, in_title.desc())  # type: ignore[union-attr]
+    items = (
+        await session.execute(
+            select(ContentItem).where(*where).order_by(*order).limit(query.limit).offset(query.offset)
+        )
+    ).scalars()
+    hits = []
+    for item in items:
+        ctype = content.content_types[item.type]  # type: ignore[union-attr]
+        doc = content_document(item, ctype)
+        hits.append(
+            SearchHit(
+                id=doc.id, type=doc.type, title=doc.title, url=doc.url,
+                snippet=str(highlight(doc.summary or doc.body, terms)) if query.highlight else str(escape(doc.summary)),
+                language=doc.language, category=doc.category, published_at=doc.published_at,
+            )
+        )  # fmt: skip
+    return SearchResult(hits=hits, total=int(total), facets=facets, took_ms=(time.perf_counter() - started) * 1000)
+
+
+# ------------------------------------------------------------------------------------------------
+# Best bets
+# ------------------------------------------------------------------------------------------------
+async def best_bets_for(
+    session: AsyncSession, text: str, visibility: Visibility, providers: Providers
+) -> list[BestBet]:
+    """Pinned results for ``text`` that the caller may see (documents are re-read: never a stale link)."""
+    key = normalize_query(text)
+    if not key:
+        return []
+    rows = list(
+        (
+            await session.execute(
+                select(SearchBestBet)
+                .where(SearchBestBet.query == key)
+                .order_by(SearchBestBet.sort_order, SearchBestBet.id)
+            )
+        ).scalars()
+    )
+    if not rows:
+        return []
+    docs = await providers.documents(session, [r.doc_id for r in rows if r.doc_id])
+    out: list[BestBet] = []
+    for row in rows:
+        if row.doc_id:
+            doc = docs.get(row.doc_id)
+            if doc is not None and can_see_document(visibility, doc):
+                out.append(BestBet(row.title or doc.title, doc.url, doc.summary, doc.id))
+        elif row.url:
+            out.append(BestBet(row.title or row.url, row.url))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Zero-result queries
+# ------------------------------------------------------------------------------------------------
+async def record_miss(sessionmaker: async_sessionmaker[AsyncSession], text: str) -> None:
+    """Count a query that found nothing (its own short transaction; failures are only logged)."""
+    key = normalize_query(text)
+    if len(key) < 2:
+        return
+    now = datetime.now(UTC)
+    try:
+        async with sessionmaker() as session:
+            bump = update(SearchMiss).where(SearchMiss.query == key).values(count=SearchMiss.count + 1, last_seen=now)
+            if (await session.execute(bump)).rowcount == 0:
+                session.add(SearchMiss(query=key, count=1, first_seen=now, last_seen=now))
+                try:
+                    await session.commit()
+                    return
+                except IntegrityError:  # counted by a concurrent request first
+                    await session.rollback()
+                    await session.execute(bump)
+            await session.commit()
+    except Exception:
+        log.exception("could not record the search miss %r", key)
+
+
+async def top_misses(session: AsyncSession, limit: int = 100) -> list[SearchMiss]:
+    return list(
+        (
+            await session.execute(
+                select(SearchMiss).order_by(SearchMiss.count.desc(), SearchMiss.last_seen.desc()).limit(limit)
+            )
+        ).scalars()
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Synonyms
+# ------------------------------------------------------------------------------------------------
+def parse_words(raw: str) -> list[str]:
+    return list(dict.fromkeys(w for w in (normalize_query(p) for p in re.split(r"[,;\n]", raw or "")) if w))
+
+
+async def load_synonyms(session: AsyncSession) -> dict[str, list[str]]:
+    """The engine's synonym map: ``term → synonyms``; two-way groups map every word to the others."""
+    mapping: dict[str, set[str]] = {}
+    for row in (await session.execute(select(SearchSynonym).order_by(SearchSynonym.term))).scalars():
+        term = normalize_query(row.term)
+        words = [w for w in (normalize_query(s) for s in row.synonyms or []) if w and w != term]
+        if not term or not words:
+            continue
+        mapping.setdefault(term, set()).update(words)
+        if row.mutual:
+            group = {term, *words}
+            for word in words:
+                mapping.setdefault(word, set()).update(group - {word})
+    return {k: sorted(v) for k, v in sorted(mapping.items())}
+
+
+async def _synonyms_version(session: AsyncSession) -> str:
+    from concelho.suite.models import KeyValue
+
+    row = (
+        await session.execute(
+            select(KeyValue.value).where(KeyValue.namespace == SYNONYMS_KEY[0], KeyValue.key == SYNONYMS_KEY[1])
+        )
+    ).first()
+    return bytes(row.value).decode() if row else "0"
+
+
+async def bump_synonyms_version(session: AsyncSession) -> None:
+    """Call in the transaction that changes synonyms: every process re-applies them."""
+    from concelho.suite.models import KeyValue
+
+    value = str(time.time_ns()).encode()
+    row = (
+        await session.execute(
+            select(KeyValue).where(KeyValue.namespace == SYNONYMS_KEY[0], KeyValue.key == SYNONYMS_KEY[1])
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        session.add(KeyValue(namespace=SYNONYMS_KEY[0], key=SYNONYMS_KEY[1], value=value))
+    else:
+        row.value = value
+
+
+async def apply_synonyms(state: Any, session: AsyncSession | None = None) -> dict[str, list[str]]:
+    """Give the synonyms in the database to the engine (raises when the engine refuses)."""
+    rt = runtime(state)
+    if session is None:
+        async with state.database.sessionmaker() as own:
+            return await apply_synonyms(state, own)
+    version = await _synonyms_version(session)
+    synonyms = await load_synonyms(session)
+    await asyncio.to_thread(state.search.configure_synonyms, synonyms)
+    rt.synonyms_version = version
+    rt.synonyms_checked = time.monotonic()
+    return synonyms
+
+
+async def refresh_synonyms(state: Any, session: AsyncSession, *, force: bool = False) -> None:
+    """Re-apply synonyms when another process changed them (checked at most every 30 s); never raises."""
+    rt = runtime(state)
+    if not force and time.monotonic() - rt.synonyms_checked < SYNONYMS_RECHECK_SECONDS:
+        return
+    rt.synonyms_checked = time.monotonic()
+    try:
+        version = await _synonyms_version(session)
+        if force or version != rt.synonyms_version:
+            await apply_synonyms(state, session)
+    except Exception as exc:
+        log.warning("could not apply search synonyms: %s", exc)
+
+
+async def startup(state: Any) -> None:
+    """At start-up (in the background): create the index and apply synonyms; failures are only logged."""
+    try:
+        await asyncio.to_thread(state.search.ensure_index)
+    except Exception as exc:
+        log.warning("search index not ready: %s", exc)
+    async with state.database.sessionmaker() as session:
+        await refresh_synonyms(state, session, force=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# Labels for facets
+# ------------------------------------------------------------------------------------------------
+def type_label(state: Any, type_name: str) -> str:
+    return runtime(state).providers.label(type_name)
+
+
+__all__ = [
+    "BestBet",
+    "SearchOutcome",
+    "apply_synonyms",
+    "best_bets_for",
+    "database_search",
+    "doc_type",
+    "highlight",
+    "load_synonyms",
+    "normalize_query",
+    "record_miss",
+    "refresh_synonyms",
+    "run_search",
+    "runtime",
+    "startup",
+    "top_misses",
+    "type_label",
+    "visibility_clause",
+]
