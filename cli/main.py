@@ -17,6 +17,7 @@ from .db import app as db_app
 from .demo import app as demo_app
 from .departments import app as departments_app
 from .groups import app as groups_app
+from .mail import app as mail_app
 from .users import app as users_app
 
 app = typer.Typer(
@@ -269,6 +270,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(departments_app, name="departments")
 app.add_typer(groups_app, name="groups")
+app.add_typer(mail_app, name="mail")
 app.add_typer(plugins_app, name="plugins")
 app.add_typer(demo_app, name="demo")
 app.add_typer(content_app, name="content")

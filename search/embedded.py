@@ -57,6 +57,7 @@ from .contract import (
     SearchUnavailable,
     Visibility,
 )
+from .synonyms import merge
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +145,12 @@ class TantivyBackend:
         self._lock = threading.RLock()
         self._index: tantivy.Index | None = None
         self._pointer_state: tuple[int, int] | None = None
+        #: Synonyms given at construction (the suite passes ``DEFAULT_SYNONYMS``) stay underneath the
+        #: site's own, which ``configure_synonyms`` replaces.
+        self.base_synonyms: dict[str, list[str]] = {k: list(v) for k, v in (synonyms or {}).items()}
         self.synonyms: dict[str, list[str]] = {}
         self._synonyms: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
-        self.configure_synonyms(synonyms or {})
+        self.configure_synonyms({})
 
     # ------------------------------------------------------------------ index lifecycle
     def health(self) -> str:
@@ -355,8 +359,9 @@ class TantivyBackend:
             self._swap(path.name)
 
     def configure_synonyms(self, synonyms: dict[str, list[str]]) -> None:
-        """One-way expansions, as Meilisearch reads them: ``{"lixo": ["resíduos"]}`` (see ``synonyms.py``)."""
-        self.synonyms = {key: list(values) for key, values in synonyms.items()}
+        """Set the site's synonyms: one-way expansions as Meilisearch reads them (``{"lixo": ["resíduos"]}``;
+        list both directions for a two-way pair).  They are added to the constructor's (default) ones."""
+        self.synonyms = merge(self.base_synonyms, synonyms)
         self._synonyms = normalize_synonyms(self.synonyms)
 
     # ------------------------------------------------------------------ queries
@@ -364,17 +369,24 @@ class TantivyBackend:
         return Query.term_query(self.schema, field, value)
 
     def _visibility_query(self, visibility: Visibility) -> Query | None:
-        """public; internal to employees; workspace/department documents to their members."""
+        """The rules of ``visibility.can_see``: public to all; internal to employees and to members of the
+        document's departments; workspace documents to members of their workspaces; nothing else."""
         if visibility.everything:
             return None
         clauses = [self._term("audience", "public")]
         if visibility.authenticated:
             clauses.append(self._term("audience", "internal"))
+        elif visibility.department_ids:
+            clauses.append(self._audience_and("internal", "department_ids", visibility.department_ids))
         if visibility.workspace_ids:
-            clauses.append(Query.term_set_query(self.schema, "workspace_ids", sorted(visibility.workspace_ids)))
-        if visibility.department_ids:
-            clauses.append(Query.term_set_query(self.schema, "department_ids", sorted(visibility.department_ids)))
+            clauses.append(self._audience_and("workspace", "workspace_ids", visibility.workspace_ids))
+        if len(clauses) == 1:
+            return clauses[0]
         return Query.boolean_query([(Occur.Should, c) for c in clauses])
+
+    def _audience_and(self, audience: str, field: str, ids: frozenset[int]) -> Query:
+        members = Query.term_set_query(self.schema, field, sorted(ids))
+        return Query.boolean_query([(Occur.Must, self._term("audience", audience)), (Occur.Must, members)])
 
     def _filter_query(self, visibility: Visibility | None, filters: dict[str, list[str]] | None = None) -> Query | None:
         clauses: list[Query] = []

@@ -39,7 +39,16 @@ async def _index_search(state: Any) -> Any:
     return await index_search(state)
 
 
-DEFAULT_JOBS: list[Job] = [_publish_scheduled]
+async def _send_mail(state: Any) -> Any:
+    from .mail import send_pending
+
+    if not state.settings.smtp_url:
+        return 0
+    async with state.database.sessionmaker() as session:
+        return await send_pending(session, state.settings)
+
+
+DEFAULT_JOBS: list[Job] = [_publish_scheduled, _send_mail]
 #: Cheap when idle, so they run often: the search indexer (only works when the outbox has rows).
 FAST_JOBS: list[Job] = [_index_search]
 FAST_INTERVAL = 2.0

@@ -237,7 +237,10 @@ class PluginRegistry:
         from concelho.search import models as search_models  # noqa: F401
         from sqlalchemy.orm import configure_mappers
 
-        from . import models  # noqa: F401
+        from . import (
+            mail,  # noqa: F401
+            models,  # noqa: F401
+        )
         from .content import models as content_models  # noqa: F401
 
         for plugin in self.plugins:
