@@ -18,7 +18,9 @@ from .demo import app as demo_app
 from .departments import app as departments_app
 from .groups import app as groups_app
 from .mail import app as mail_app
+from .search import app as search_app
 from .users import app as users_app
+from .worker import worker
 
 app = typer.Typer(
     name="suite",
@@ -274,6 +276,8 @@ app.add_typer(mail_app, name="mail")
 app.add_typer(plugins_app, name="plugins")
 app.add_typer(demo_app, name="demo")
 app.add_typer(content_app, name="content")
+app.add_typer(search_app, name="search")
+app.command()(worker)
 
 
 def _enabled_check(plugin_name: str):  # type: ignore[no-untyped-def]

@@ -81,9 +81,20 @@ STOP_WORDS = frozenset((_PT_STOP + _EN_STOP).split())
 # --------------------------------------------------------------------------------------------
 # Words
 # --------------------------------------------------------------------------------------------
+#: One-to-one accent folding of Latin letters (keeps offsets): "licença" -> "licenca".
+_FOLD_TABLE = {
+    code: base
+    for code in range(0xC0, 0x250)
+    if len(base := "".join(c for c in unicodedata.normalize("NFKD", chr(code)) if not unicodedata.combining(c))) == 1
+}
+
+
 def fold(text: str) -> str:
     """Lowercase and strip accents like the index does (used for highlighting and synonyms)."""
     text = text.lower()
+    if text.isascii():
+        return text
+    text = text.translate(_FOLD_TABLE)
     if text.isascii():
         return text
     decomposed = unicodedata.normalize("NFKD", text)
@@ -95,8 +106,15 @@ _WORD = re.compile(r"[^\W_]+")
 
 def words_with_offsets(text: str) -> Iterator[tuple[int, int, str]]:
     """``(start, end, folded word)`` for every word, like tantivy's simple tokenizer."""
-    for m in _WORD.finditer(text):
-        yield m.start(), m.end(), fold(m.group())
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a rare letter whose lower case is longer: fold word by word
+        for m in _WORD.finditer(text):
+            yield m.start(), m.end(), fold(m.group())
+        return
+    folded = lowered.translate(_FOLD_TABLE)
+    for m in _WORD.finditer(folded):
+        word = m.group()
+        yield m.start(), m.end(), word if word.isascii() else fold(word)
 
 
 def allowed_typos(word: str) -> int:
@@ -107,25 +125,42 @@ def allowed_typos(word: str) -> int:
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:
-    """Damerau-Levenshtein distance (adjacent transposition costs 1), or ``limit + 1`` when larger."""
+    """Damerau-Levenshtein (optimal string alignment) distance, or ``limit + 1`` when larger."""
     if abs(len(a) - len(b)) > limit:
         return limit + 1
+    return _osa(a, b, limit, prefix=False)
+
+
+def prefix_distance(word: str, prefix: str, limit: int) -> int:
+    """Smallest distance between ``prefix`` and any start of ``word`` (typo-tolerant prefix match)."""
+    if len(word) < len(prefix) - limit:
+        return limit + 1
+    return _osa(prefix, word[: len(prefix) + limit], limit, prefix=True)
+
+
+def _osa(a: str, b: str, limit: int, prefix: bool) -> int:
+    over = limit + 1
+    n = len(b)
     prev2: list[int] = []
-    prev = list(range(len(b) + 1))
+    prev = list(range(n + 1))
     for i in range(1, len(a) + 1):
-        cur = [i] + [0] * len(b)
-        best = cur[0]
-        for j in range(1, len(b) + 1):
-            cost = 0 if a[i - 1] == b[j - 1] else 1
-            value = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                value = min(value, prev2[j - 2] + 1)
+        ca = a[i - 1]
+        cur = [i] * (n + 1)
+        for j in range(1, n + 1):
+            cb = b[j - 1]
+            value = prev[j - 1] if ca == cb else prev[j - 1] + 1
+            if prev[j] + 1 < value:
+                value = prev[j] + 1
+            if cur[j - 1] + 1 < value:
+                value = cur[j - 1] + 1
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb and prev2[j - 2] + 1 < value:
+                value = prev2[j - 2] + 1
             cur[j] = value
-            best = min(best, value)
-        if best > limit:
-            return limit + 1
+        if min(cur) > limit:
+            return over
         prev2, prev = prev, cur
-    return min(prev[-1], limit + 1)
+    result = min(prev) if prefix else prev[n]
+    return result if result <= limit else over
 
 
 def number_variants(word: str) -> set[str]:
@@ -135,7 +170,7 @@ def number_variants(word: str) -> set[str]:
         return out
     # plural -> singular
     for suffix, replacements in _PLURAL_RULES:
-        if word.endswith(suffix) and len(word) > len(suffix) + 1:
+        if word.endswith(suffix) and len(word) > len(suffix):
             stem = word[: -len(suffix)]
             out.update(stem + r for r in replacements)
             break
@@ -315,23 +350,44 @@ def parse_query(
 # Highlighting
 # --------------------------------------------------------------------------------------------
 class Matcher:
-    """Decides whether a document word matches the query (exact, stem, typo or prefix)."""
+    """Decides whether a document word matches the query (exact, stem, typo or prefix).
+
+    :attr:`candidates` is one regular expression (accent- and case-insensitive) that finds, in raw
+    text, every word that *may* match: words that start with a query word, a stem or a prefix, and
+    words that contain a piece of a typo-tolerant word (cut into ``d + 1`` pieces, a word within
+    ``d`` edits keeps one of them intact).  Only those words are folded and checked exactly.
+    """
 
     def __init__(self, groups: Iterable[Group]) -> None:
         self.exact: set[str] = set()
         self.stems: set[str] = set()
-        self.fuzzy: list[tuple[str, int]] = []
-        self.prefixes: list[tuple[str, int]] = []
+        #: typo-tolerant words: (word, typos, its letters)
+        self.fuzzy: list[tuple[str, int, frozenset[str]]] = []
+        self.prefixes: list[tuple[str, int, frozenset[str]]] = []
         for group in groups:
             for word in group.all_words():
                 self.exact.add(word.text)
                 self.stems.update(stems_of(word.text))
                 if word.prefix:
-                    self.prefixes.append((word.text, word.typos))
+                    self.prefixes.append((word.text, word.typos, frozenset(word.text)))
                 elif word.typos:
-                    self.fuzzy.append((word.text, word.typos))
+                    self.fuzzy.append((word.text, word.typos, frozenset(word.text)))
         self._heads = {s[:2] for s in self.stems}
         self._cache: dict[str, bool] = {}
+        self._candidates: re.Pattern[str] | None = None
+
+    @property
+    def candidates(self) -> re.Pattern[str]:
+        if self._candidates is None:
+            heads = self.exact | self.stems | {text for text, _, _ in self.prefixes}
+            pieces = {p for text, typos, _ in (*self.fuzzy, *self.prefixes) if typos for p in _pieces(text, typos)}
+            branches = []
+            if heads:
+                branches.append("(?:" + "|".join(_loose(h) for h in sorted(heads, key=len, reverse=True)) + ")")
+            if pieces:
+                branches.append(r"[^\W_]*?(?:" + "|".join(_loose(p) for p in sorted(pieces)) + ")")
+            self._candidates = re.compile(r"(?<![^\W_])(?:" + "|".join(branches) + r")[^\W_]*", re.IGNORECASE)
+        return self._candidates
 
     def __bool__(self) -> bool:
         return bool(self.exact)
@@ -347,19 +403,51 @@ class Matcher:
             return True
         if word[:2] in self._heads and stem_of(word) in self.stems:
             return True
-        for text, typos in self.fuzzy:
-            if edit_distance(word, text, typos) <= typos:
-                return True
-        for text, typos in self.prefixes:
+        if self.fuzzy:
+            size = len(word)
+            letters = set(word)
+            for text, typos, text_letters in self.fuzzy:
+                if (
+                    abs(size - len(text)) <= typos
+                    and len(letters.symmetric_difference(text_letters)) <= 2 * typos
+                    and edit_distance(word, text, typos) <= typos
+                ):
+                    return True
+        for text, typos, text_letters in self.prefixes:
             if word.startswith(text):
                 return True
-            if typos and len(word) >= len(text) - typos:
-                best = min(
-                    edit_distance(word[:n], text, typos) for n in range(len(text) - typos, len(text) + typos + 1)
-                )
-                if best <= typos:
-                    return True
+            if (
+                typos
+                and len(word) >= len(text) - typos
+                and len(text_letters.difference(word[: len(text) + typos])) <= typos
+                and prefix_distance(word, text, typos) <= typos
+            ):
+                return True
         return False
+
+
+def _pieces(word: str, typos: int) -> list[str]:
+    """``word`` cut into ``typos + 1`` pieces (pigeonhole: ``typos`` edits leave one piece intact)."""
+    count = typos + 1
+    size, extra = divmod(len(word), count)
+    out, start = [], 0
+    for i in range(count):
+        end = start + size + (1 if i < extra else 0)
+        out.append(word[start:end])
+        start = end
+    return [p for p in out if p]
+
+
+#: Folded letter -> every lower-case letter that folds to it ("c" -> "cç").
+_VARIANTS: dict[str, str] = {}
+for _code, _base in _FOLD_TABLE.items():
+    if chr(_code).islower() and len(_base) == 1 and _base.isalpha():
+        _VARIANTS[_base] = _VARIANTS.get(_base, _base) + chr(_code)
+
+
+def _loose(folded: str) -> str:
+    """A regular expression for ``folded`` that also matches its accented spellings."""
+    return "".join(f"[{_VARIANTS[c]}]" if c in _VARIANTS else re.escape(c) for c in folded)
 
 
 def highlight(text: str, matcher: Matcher, max_chars: int = 220) -> tuple[str, int]:
@@ -369,7 +457,7 @@ def highlight(text: str, matcher: Matcher, max_chars: int = 220) -> tuple[str, i
     """
     if not text:
         return "", 0
-    spans = [(s, e, w) for s, e, w in words_with_offsets(text) if matcher and matcher.matches(w)]
+    spans = _matched_spans(text, matcher) if matcher else []
     if not spans:
         return _window(text, 0, max_chars, []), 0
     # the window (of max_chars) that holds the most distinct matched words
@@ -382,6 +470,16 @@ def highlight(text: str, matcher: Matcher, max_chars: int = 220) -> tuple[str, i
     start = _backtrack(text, best_start, max_chars // 4)
     distinct = len({w for s, e, w in spans if start <= s and e <= start + max_chars})
     return _window(text, start, max_chars, spans), distinct
+
+
+def _matched_spans(text: str, matcher: Matcher) -> list[tuple[int, int, str]]:
+    """``(start, end, folded word)`` of the words of ``text`` that match, in order."""
+    spans = []
+    for m in matcher.candidates.finditer(text):
+        word = fold(m.group())
+        if matcher.matches(word):
+            spans.append((m.start(), m.end(), word))
+    return spans
 
 
 def _backtrack(text: str, position: int, room: int) -> int:

@@ -36,10 +36,14 @@ def __getattr__(name: str) -> Any:  # lazy: importing this module loads neither 
 
 def backend_for(settings: Settings) -> SearchBackend:
     """Meilisearch when ``search_url`` is set, else the embedded engine under ``<data_dir>/search``."""
+    from .synonyms import DEFAULT_SYNONYMS
+
     if settings.search_url:
         from .meili import MeilisearchBackend
 
-        return MeilisearchBackend(settings.search_url, settings.search_api_key, settings.search_index_prefix)
+        return MeilisearchBackend(
+            settings.search_url, settings.search_api_key, settings.search_index_prefix, synonyms=DEFAULT_SYNONYMS
+        )
     from .embedded import TantivyBackend
 
-    return TantivyBackend(settings.data_dir / "search")
+    return TantivyBackend(settings.data_dir / "search", synonyms=DEFAULT_SYNONYMS)

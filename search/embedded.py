@@ -57,7 +57,6 @@ from .contract import (
     SearchUnavailable,
     Visibility,
 )
-from .synonyms import merge
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +68,16 @@ SCHEMA_FILE = "SUITE_SCHEMA"
 
 #: Searchable text fields and their weights (title > summary > tags > body).
 TEXT_FIELDS: tuple[tuple[str, float], ...] = (("title", 6.0), ("summary", 3.0), ("tags", 2.0), ("body", 1.0))
-#: How a word may match, relative to an exact match (BM25 on the folded field).
-STEM_WEIGHT = 0.8  # another form of the word (plural, …): BM25 on the stemmed field
-PREFIX_WEIGHT = 1.0  # the word being typed, as a prefix: constant score
-TYPO_WEIGHT = 0.5  # with typos: constant score
+#: How a word may match.  A word matches its stem (any number: BM25 on the stemmed field) and, written
+#: exactly so, earns a bonus (BM25 on the folded field); typos and prefixes score less.
+STEM_WEIGHT = 1.0
+EXACT_WEIGHT = 0.4
+TYPO_WEIGHT = 0.5  # constant score
+#: The word being typed: its most frequent completions are scored like words (BM25), and any other
+#: completion still matches with a constant score.
+PREFIX_EXPANSIONS = 12
+PREFIX_WEIGHT = 0.8
+PREFIX_ANY_WEIGHT = 0.3
 SYNONYM_WEIGHT = 0.7
 
 #: Recency tie-breaker: score × log2(2 + recency) with recency in [0, RECENCY_MAX] (≤ 0.7 %).
@@ -145,12 +150,11 @@ class TantivyBackend:
         self._lock = threading.RLock()
         self._index: tantivy.Index | None = None
         self._pointer_state: tuple[int, int] | None = None
-        #: Synonyms given at construction (the suite passes ``DEFAULT_SYNONYMS``) stay underneath the
-        #: site's own, which ``configure_synonyms`` replaces.
-        self.base_synonyms: dict[str, list[str]] = {k: list(v) for k, v in (synonyms or {}).items()}
+        self._path = self.index_dir
+        self._meta_state: tuple[int, int] | None = None
         self.synonyms: dict[str, list[str]] = {}
         self._synonyms: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
-        self.configure_synonyms({})
+        self.configure_synonyms(synonyms or {})
 
     # ------------------------------------------------------------------ index lifecycle
     def health(self) -> str:
@@ -221,7 +225,8 @@ class TantivyBackend:
                 shutil.rmtree(old, ignore_errors=True)  # open files stay readable for other processes (POSIX)
 
     def _open(self) -> tantivy.Index:
-        """The live index, reopened when ``CURRENT`` changed (a rebuild here or in another process)."""
+        """The live index, reopened when ``CURRENT`` changed (a rebuild here or in another process) and
+        reloaded when its ``meta.json`` changed (a commit by another process): two ``stat`` calls."""
         try:
             st = (self.index_dir / POINTER).stat()
         except FileNotFoundError:
@@ -230,6 +235,7 @@ class TantivyBackend:
         state = (st.st_ino, st.st_mtime_ns)
         index = self._index
         if index is not None and state == self._pointer_state:
+            self._follow_commits(index)
             return index
         with self._lock:
             generation = self._read_pointer()
@@ -242,8 +248,22 @@ class TantivyBackend:
             except ValueError as exc:
                 raise SearchUnavailable(f"search index at {path} cannot be opened: {exc}") from exc
             register_analyzers(index)
-            self._index, self._pointer_state = index, state
+            self._index, self._pointer_state, self._path = index, state, path
+            self._meta_state = self._meta_stat()
             return index
+
+    def _meta_stat(self) -> tuple[int, int] | None:
+        try:
+            st = (self._path / "meta.json").stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns)
+
+    def _follow_commits(self, index: tantivy.Index) -> None:
+        meta = self._meta_stat()
+        if meta != self._meta_state:
+            self._meta_state = meta
+            index.reload()
 
     def _writer(self, index: tantivy.Index, threads: int = 1) -> tantivy.IndexWriter:
         deadline = time.monotonic() + 30
@@ -359,9 +379,9 @@ class TantivyBackend:
             self._swap(path.name)
 
     def configure_synonyms(self, synonyms: dict[str, list[str]]) -> None:
-        """Set the site's synonyms: one-way expansions as Meilisearch reads them (``{"lixo": ["resíduos"]}``;
-        list both directions for a two-way pair).  They are added to the constructor's (default) ones."""
-        self.synonyms = merge(self.base_synonyms, synonyms)
+        """Replace the synonyms: one-way expansions as Meilisearch reads them (``{"lixo": ["resíduos"]}``;
+        list both directions for a two-way pair, see ``synonyms.mutual``).  Takes effect at once."""
+        self.synonyms = {key: list(values) for key, values in synonyms.items()}
         self._synonyms = normalize_synonyms(self.synonyms)
 
     # ------------------------------------------------------------------ queries
@@ -405,37 +425,47 @@ class TantivyBackend:
             return clauses[0]
         return Query.boolean_query([(Occur.Must, c) for c in clauses])
 
-    def _word_query(self, word: Word) -> Query:
+    def _word_query(self, word: Word, searcher: tantivy.Searcher) -> Query:
         typos = word.typos
         stems = stems_of(word.text)
         leaves: list[tuple[Occur, Query]] = []
+
+        def add(query: Query, boost: float) -> None:
+            leaves.append((Occur.Should, Query.boost_query(query, boost)))
+
         for field, weight in TEXT_FIELDS:
             f, s = f"{field}_f", f"{field}_s"
-            leaves.append((Occur.Should, Query.boost_query(self._term(f, word.text), weight)))
+            add(self._term(f, word.text), weight * EXACT_WEIGHT)
             for stem in stems:
-                leaves.append((Occur.Should, Query.boost_query(self._term(s, stem), weight * STEM_WEIGHT)))
+                add(self._term(s, stem), weight * STEM_WEIGHT)
             if word.prefix and len(word.text) >= 2:
-                prefix = Query.fuzzy_term_query(self.schema, f, word.text, distance=0, prefix=True)
-                leaves.append((Occur.Should, Query.boost_query(prefix, weight * PREFIX_WEIGHT)))
+                add(
+                    Query.fuzzy_term_query(self.schema, f, word.text, distance=0, prefix=True),
+                    weight * PREFIX_ANY_WEIGHT,
+                )
+                if len(word.text) >= 3:
+                    for term, _ in searcher.terms_with_prefix(f, word.text, limit=PREFIX_EXPANSIONS):
+                        if term != word.text:
+                            add(self._term(f, term), weight * PREFIX_WEIGHT)
             if typos:
                 fuzzy = Query.fuzzy_term_query(self.schema, f, word.text, distance=typos, prefix=word.prefix)
-                leaves.append((Occur.Should, Query.boost_query(fuzzy, weight * TYPO_WEIGHT)))
+                add(fuzzy, weight * TYPO_WEIGHT)
         return Query.boolean_query(leaves)
 
-    def _group_query(self, group: Group) -> Query:
+    def _group_query(self, group: Group, searcher: tantivy.Searcher) -> Query:
         alternatives: list[tuple[Occur, Query]] = []
         for i, words in enumerate(group.alternatives):
             if i == 0 and group.parts:
-                q = Query.boolean_query([(Occur.Must, self._group_query(part)) for part in group.parts])
+                q = Query.boolean_query([(Occur.Must, self._group_query(part, searcher)) for part in group.parts])
             elif len(words) == 1:
-                q = self._word_query(words[0])
+                q = self._word_query(words[0], searcher)
             else:
-                q = Query.boolean_query([(Occur.Must, self._word_query(w)) for w in words])
+                q = Query.boolean_query([(Occur.Must, self._word_query(w, searcher)) for w in words])
             alternatives.append((Occur.Should, q if i == 0 else Query.boost_query(q, SYNONYM_WEIGHT)))
         return alternatives[0][1] if len(alternatives) == 1 else Query.boolean_query(alternatives)
 
-    def _text_query(self, groups: list[Group], must_match: int) -> Query:
-        subqueries = [(Occur.Should, self._group_query(g)) for g in groups]
+    def _text_query(self, groups: list[Group], must_match: int, searcher: tantivy.Searcher) -> Query:
+        subqueries = [(Occur.Should, self._group_query(g, searcher)) for g in groups]
         if len(subqueries) == 1:
             return subqueries[0][1]
         return Query.boolean_query(subqueries, minimum_number_should_match=must_match)
@@ -466,7 +496,7 @@ class TantivyBackend:
         if groups:
             # all words must match; when nothing does, accept one word fewer, and so on
             for must in range(len(groups), 0, -1):
-                final = self._and(self._text_query(groups, must), filter_query)
+                final = self._and(self._text_query(groups, must, searcher), filter_query)
                 result = searcher.search(final, **options)
                 if result.count:
                     break
@@ -558,7 +588,7 @@ class TantivyBackend:
         parts.append(query.text[cursor:])
         suggestion = " ".join("".join(parts).split())
         check = parse_query(suggestion, self._synonyms, prefix=False)
-        if not check or not self._visible_count(searcher, self._text_query(check, len(check)), filter_query):
+        if not check or not self._visible_count(searcher, self._text_query(check, len(check), searcher), filter_query):
             return None
         return suggestion
 

@@ -169,9 +169,10 @@ class Indexer:
         if not await acquire_lease(self.sessionmaker, self.owner):
             result.busy = True
             return result
+        failed_now: set[int] = set()  # rows that failed during this call are not tried again by it
         try:
             while max_batches is None or result.batches < max_batches:
-                if not await self._one_batch(result, retry_now):
+                if not await self._one_batch(result, retry_now, failed_now):
                     break
                 result.batches += 1
                 await acquire_lease(self.sessionmaker, self.owner)
@@ -179,13 +180,15 @@ class Indexer:
             await release_lease(self.sessionmaker, self.owner)
         return result
 
-    async def _one_batch(self, result: DrainResult, retry_now: bool) -> bool:
+    async def _one_batch(self, result: DrainResult, retry_now: bool, failed_now: set[int]) -> bool:
         """One batch; False when there was nothing to do or the engine failed."""
         now = datetime.now(UTC)
         async with self.sessionmaker() as session:
             query = select(SearchOutbox.id, SearchOutbox.doc_id, SearchOutbox.attempts).order_by(SearchOutbox.id)
             if not retry_now:
                 query = query.where(SearchOutbox.next_attempt_at <= now)
+            if failed_now:
+                query = query.where(SearchOutbox.id.not_in(failed_now))
             rows = (await session.execute(query.limit(self.batch_size))).all()
             if not rows:
                 return False
@@ -196,7 +199,7 @@ class Indexer:
         try:
             await asyncio.to_thread(_apply, self.backend, upserts, deletes)
         except Exception as exc:
-            return await self._after_failure(result, rows, docs, exc)
+            return await self._after_failure(result, rows, docs, exc, failed_now)
         await self._done([r.id for r in rows])
         self.consecutive_failures = 0
         self.paused_until = 0.0
@@ -206,7 +209,12 @@ class Indexer:
         return True
 
     async def _after_failure(
-        self, result: DrainResult, rows: list[Any], docs: dict[str, SearchDocument | None], exc: Exception
+        self,
+        result: DrainResult,
+        rows: list[Any],
+        docs: dict[str, SearchDocument | None],
+        exc: Exception,
+        failed_now: set[int],
     ) -> bool:
         error = _error_text(exc)
         try:
@@ -220,6 +228,7 @@ class Indexer:
             if not healthy:
                 self.paused_until = time.monotonic() + backoff(self.consecutive_failures)
             await self._failed(rows, error)
+            failed_now.update(r.id for r in rows)
             result.failed += len(rows)
             result.error = error
             log.warning("search indexing failed (%d row(s) kept for later): %s", len(rows), error)
@@ -234,6 +243,7 @@ class Indexer:
                 await asyncio.to_thread(_apply, self.backend, [doc] if doc else [], [] if doc else [doc_id])
             except Exception as one_exc:
                 await self._failed(by_doc[doc_id], _error_text(one_exc))
+                failed_now.update(r.id for r in by_doc[doc_id])
                 result.failed += len(by_doc[doc_id])
                 result.error = _error_text(one_exc)
                 log.warning("search indexing refused %s: %s", doc_id, _error_text(one_exc))

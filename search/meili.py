@@ -170,7 +170,10 @@ class MeilisearchBackend:
         self.api_key = api_key
         self.index_prefix = re.sub(r"[^A-Za-z0-9_-]", "_", index_prefix or "suite")
         self.uid = f"{self.index_prefix}_documents"
-        self.synonyms: dict[str, list[str]] = dict(synonyms or {})
+        #: Synonyms given at construction (the suite passes ``DEFAULT_SYNONYMS``) stay underneath the
+        #: site's own, which ``configure_synonyms`` replaces (as in the embedded engine).
+        self.base_synonyms: dict[str, list[str]] = {k: list(v) for k, v in (synonyms or {}).items()}
+        self.synonyms: dict[str, list[str]] = dict(self.base_synonyms)
         self.timeout = timeout
         self.task_timeout_ms = task_timeout_ms
         self._client: Any = None
@@ -385,7 +388,9 @@ class MeilisearchBackend:
         self._ready = True
 
     def configure_synonyms(self, synonyms: dict[str, list[str]]) -> None:
-        self.synonyms = {k: list(v) for k, v in synonyms.items()}
+        from .synonyms import merge
+
+        self.synonyms = merge(self.base_synonyms, synonyms)
         if not self._ready:
             self.ensure_index()  # sends every setting, synonyms included
             return

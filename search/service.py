@@ -11,7 +11,6 @@ import asyncio
 import logging
 import re
 import time
-import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -52,24 +51,25 @@ class Runtime:
     wake: asyncio.Event | None = None
 
 
-_RUNTIMES: weakref.WeakKeyDictionary[Any, Runtime] = weakref.WeakKeyDictionary()
-
-
 def runtime(state: Any) -> Runtime:
     """The indexer and providers of ``state`` (anything with ``database``, ``search``, ``registry``)."""
-    found = _RUNTIMES.get(state)
+    found = getattr(state, "_search_runtime", None)
     if found is None:
         providers = Providers.from_registry(state.registry)
         found = Runtime(Indexer(state.database.sessionmaker, state.search, providers), providers)
-        _RUNTIMES[state] = found
+        state._search_runtime = found
     return found
 
 
-def wake_indexer(state: Any) -> None:
-    """Ask the in-process indexer to run now (after a commit that added outbox rows)."""
-    rt = _RUNTIMES.get(state)
-    if rt is not None and rt.wake is not None:
-        rt.wake.set()
+@dataclass(eq=False)
+class SearchState:
+    """What search needs of an app, for the CLI and ``suite worker`` (the web app uses ``SuiteState``)."""
+
+    settings: Any
+    registry: Any
+    database: Any
+    search: Any
+    events: Any
 
 
 # ------------------------------------------------------------------------------------------------

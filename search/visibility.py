@@ -8,9 +8,10 @@ The rules (the same in every backend, the database fallback and best bets):
 * ``workspace`` documents: members of one of the document's ``workspace_ids`` only;
 * ``Visibility.everything`` (administrators' tools, never the portal) sees all.
 
-Workspace memberships come from plugins: any object a plugin returns from ``search_providers()``
-that has an ``async workspace_ids(session, user_id) -> Iterable[int]`` method contributes (none exist
-yet; a workspaces plugin will add one).  Departments come from the user's row, read at query time.
+Workspace memberships come from plugins, asked at query time: ``Plugin.visibility_hooks()``
+(``{"workspace_ids": async (session, user_id) -> set[int]}``, collected by
+``PluginRegistry.workspace_ids_for``; the workspaces plugin answers) and any search provider with an
+``async workspace_ids(session, user_id)`` method.  Departments come from the user's row.
 """
 
 from __future__ import annotations
@@ -44,15 +45,18 @@ def can_see_document(visibility: Visibility, doc: SearchDocument) -> bool:
 
 
 async def workspace_ids_for(session: AsyncSession, registry: Any, user_id: int) -> frozenset[int]:
-    """Union of the workspace ids every membership hook (plugins' search providers) reports."""
+    """Workspaces ``user_id`` may read now: the plugins' ``visibility_hooks()["workspace_ids"]`` (through
+    ``PluginRegistry.workspace_ids_for``), plus any search provider with an ``async workspace_ids`` method."""
     from .providers import plugin_providers
 
     found: set[int] = set()
+    registry_hook = getattr(registry, "workspace_ids_for", None)
+    if registry_hook is not None:
+        found.update(int(i) for i in await registry_hook(session, user_id))
     for provider in plugin_providers(registry):
         hook = getattr(provider, "workspace_ids", None)
-        if hook is None:
-            continue
-        found.update(int(i) for i in await hook(session, user_id))
+        if hook is not None:
+            found.update(int(i) for i in await hook(session, user_id))
     return frozenset(found)
 
 

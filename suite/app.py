@@ -6,11 +6,14 @@ just to list routes.  Connections open lazily; background work starts in lifespa
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from concelho.search import web as search_web
 from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
@@ -18,6 +21,7 @@ from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.static_files import create_static_files_router
 
+from . import __version__
 from .auth.controllers import AuthController
 from .auth.middleware import AuthMiddleware
 from .cache import PageCacheMiddleware
@@ -71,6 +75,7 @@ def create_app(settings: Settings | None = None, available: dict[str, Plugin] | 
         create_static_files_router(
             path="/static/core", directories=[STATIC_DIR / "core"], name="core:static", opt={"public": True}
         ),
+        *search_web.route_handlers(),
     ]
     for plugin in registry:
         router = plugin_router(plugin)
@@ -92,6 +97,10 @@ def create_app(settings: Settings | None = None, available: dict[str, Plugin] | 
             result = plugin.on_startup(app)
             if result is not None:
                 await result
+        from concelho.search.service import startup as search_startup
+
+        # In the background: an unreachable engine never delays or stops the start-up.
+        search_ready = asyncio.create_task(search_startup(state))
         try:
             if settings.background_jobs:
                 async with background_jobs(state, interval=settings.jobs_interval_seconds):
@@ -99,6 +108,9 @@ def create_app(settings: Settings | None = None, available: dict[str, Plugin] | 
             else:
                 yield
         finally:
+            search_ready.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await search_ready
             await state.database.dispose()
 
     app = Litestar(
@@ -133,7 +145,9 @@ def create_app(settings: Settings | None = None, available: dict[str, Plugin] | 
         before_send=[security_headers_hook(settings.secure_cookies)],
         lifespan=[lifespan],
         debug=settings.debug,
-        openapi_config=None,
+        # OpenAPI documents the JSON API only (/api/schema/openapi.json): pages stay out of the schema.
+        include_in_schema=False,
+        openapi_config=search_web.openapi_config(settings.site_name, __version__),
         request_max_body_size=settings.upload_max_bytes + 1024 * 1024,
     )
     app.state.suite = state

@@ -142,8 +142,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             process.wait(timeout=5)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope, not session: while Playwright's sync API is open its event loop counts as
+    # running in this thread, so every later test calling asyncio.run() would fail.
     if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
         _unavailable(f"Chromium was not found at {CHROMIUM} (apt-get install chromium)")
     try:

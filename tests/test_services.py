@@ -15,7 +15,7 @@ from concelho.suite.app import create_app
 from concelho.suite.plugins import PluginError, PluginRegistry
 from litestar.testing import TestClient
 
-from .conftest import settings_for
+from .conftest import login, post_form, run, settings_for
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "portal.jsonl"
@@ -281,6 +281,58 @@ def test_json_ld_describes_a_government_service(cli, tmp_path, client):
     assert all(c["processingTime"] == "P10D" for c in channels)
     assert channels[0]["serviceUrl"] == data["url"]  # no request form configured: the page itself
     assert data["offers"]["description"] == "25,00 €"
+
+
+def test_editor_validates_the_service_code_and_publishes_a_service(client, make_user):
+    make_user("editora", roles=["publisher"])
+    login(client, "editora")
+    form = {
+        "title": "Licença de teste", "body": "Texto.", "language": "pt", "audience": "public",
+        "category": "Licenciamento de Atividades", "data.service_code": "lic teste", "data.fee": "10,00 €",
+        "data.channels": ["online", "correio"], "data.processing_days": "4", "data.online": "1",
+        "data.required_documents": "Documento de identificação\nPlanta do local",
+    }  # fmt: skip
+    bad = post_form(client, "/intranet/content/new?type=services.service", form)
+    assert bad.status_code in (200, 400, 422)
+    assert "Use letras maiúsculas, algarismos e hífenes" in bad.text and 'value="10,00 €"' in bad.text
+    created = post_form(
+        client, "/intranet/content/new?type=services.service", {**form, "data.service_code": "LIC-TESTE"}
+    )
+    assert created.status_code == 303, created.text[:500]
+    url = created.headers["location"].split("?")[0]
+    post_form(client, f"{url}/action", {"action": "publish"})
+    page = client.get("/servicos/licenca-de-teste").text
+    assert "LIC-TESTE" in page and "<li>Planta do local</li>" in page and "Online, Correio" in page
+
+
+def test_public_documents_attached_to_a_service_are_offered_as_forms(cli, tmp_path, settings, client):
+    from concelho.suite.content.models import ContentAttachment, ContentItem, Media
+    from concelho.suite.db import Database
+    from sqlalchemy import select
+
+    import_rows(cli, tmp_path, [service("ANEXOS")])
+
+    async def attach() -> list[int]:
+        database = Database(settings.database_url)
+        try:
+            async with database.session() as session:
+                item = (await session.execute(select(ContentItem).where(ContentItem.slug == "anexos"))).scalar_one()
+                ids = []
+                for title, audience in (("Minuta de requerimento", "public"), ("Parecer interno", "internal")):
+                    media = Media(kind="document", title=title, filename="f.pdf", content_type="application/pdf",
+                                  sha256="0" * 64, audience=audience)  # fmt: skip
+                    session.add(media)
+                    await session.flush()
+                    session.add(ContentAttachment(content_id=item.id, media_id=media.id))
+                    ids.append(int(media.id))
+                return ids
+        finally:
+            await database.dispose()
+
+    public_id, internal_id = run(attach())
+    html = client.get("/servicos/anexos").text
+    assert Links(html).find("a", href=f"/media/{public_id}/original") and "Minuta de requerimento" in html
+    assert f"/media/{internal_id}/" not in html and "Parecer interno" not in html
 
 
 # --------------------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ class PlacesController(Controller):
             category = categoria if categoria in CATEGORIES else None
             items, _available = await services.places(db, lang, category)
             body = json.dumps(services.feature_collection(items, base_url(request), lang), ensure_ascii=False)
-            return Response(body, media_type=GEOJSON, headers={"Vary": "Accept-Language, Cookie"})
+            return Response(body, status_code=200, media_type=GEOJSON, headers={"Vary": "Accept-Language, Cookie"})
 
         return await request.app.state.suite.page_cache.serve(request, produce)
 

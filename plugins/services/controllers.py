@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from concelho.suite.auth.guards import PUBLIC
 from concelho.suite.content.models import ContentItem
 from concelho.suite.content.portal import Crumb, base_url, item_schema, live_item, page_meta, render_item
 from concelho.suite.i18n import template_gettext
 from concelho.suite.render import base_context, render, request_language
+from concelho.suite.state import request_db
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
@@ -100,8 +102,6 @@ class ServicesController(Controller):
 
 
 def _category_url(category: str) -> str:
-    from urllib.parse import quote
-
     return f"/servicos?categoria={quote(category)}" if category else "/servicos"
 
 
@@ -142,7 +142,7 @@ async def featured_services_block(request: Request) -> Markup:
     """Home page slot: the most used services (setting ``featured``, else the first online ones)."""
     state = request.app.state.suite
     lang = request_language(request)
-    async with state.database.sessionmaker() as db:
+    async with request_db(request) as db:
         items = await services.featured(db, lang, plugin_settings(request)["featured"])
     if not items:
         return Markup("")

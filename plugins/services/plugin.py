@@ -43,8 +43,7 @@ SERVICE = ContentType(
     url_pattern="/servicos/{slug}",
     fields=(
         FieldSpec("service_code", N_("Service code"), required=True, max_length=40, pattern=CODE_PATTERN,
-                  pattern_error=N_("Use uppercase letters, digits and dashes, like CERT-RES."),
-                  help="CERT-RES"),
+                  pattern_error=N_("Use uppercase letters, digits and dashes, like CERT-RES.")),
         FieldSpec("description", N_("Description"), "textarea"),
         FieldSpec("who_may_ask", N_("Who may ask"), "textarea"),
         FieldSpec("required_documents", N_("Required documents (one per line)"), "lines"),

@@ -239,7 +239,7 @@ class EditorController(Controller):
         translation_of: int | None = None,
     ) -> Response:
         ctype = _ctype(request, type)
-        form: dict[str, Any] = {"language": "pt", "audience": "public"}
+        form: dict[str, Any] = {"language": "pt", "audience": ctype.extra.get("default_audience", "public")}
         if translation_of:
             original = await db.get(ContentItem, translation_of)
             if original is not None and original.type == ctype.name:

@@ -119,11 +119,17 @@ def read_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
     return rows
 
 
-def _resolve_type(raw_type: str, types: dict[str, ContentType]) -> ContentType | None:
+def _resolve_type(
+    raw_type: str, types: dict[str, ContentType], raw: dict[str, Any] | None = None
+) -> ContentType | None:
+    """A type by name, else by import alias.  Types sharing an alias may each claim only some rows with
+    ``extra["import_when"]`` (field → accepted values; a missing field reads as "")."""
     if raw_type in types:
         return types[raw_type]
     for ctype in types.values():
-        if raw_type in ctype.extra.get("import_aliases", ()):
+        if raw_type in ctype.extra.get("import_aliases", ()) and all(
+            str((raw or {}).get(key) or "") in accepted for key, accepted in ctype.extra.get("import_when", {}).items()
+        ):
             return ctype
     return None
 
@@ -136,7 +142,7 @@ def _when(raw: Any) -> datetime | None:
 
 
 def _prepare(where: str, raw: dict[str, Any], types: dict[str, ContentType], errors: list[str]) -> _Row | None:
-    ctype = _resolve_type(str(raw.get("type", "")), types)
+    ctype = _resolve_type(str(raw.get("type", "")), types, raw)
     if ctype is None:
         errors.append(f"{where}: unknown content type {raw.get('type')!r} (known: {', '.join(sorted(types))})")
         return None

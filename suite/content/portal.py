@@ -165,12 +165,16 @@ def page_meta(
     language = language or request_language(request)
     path = path if path is not None else request.url.path
     canonical = root + path + ("" if language == "pt" else ("&" if "?" in path else "?") + f"lang={language}")
-    alt = alternates if alternates is not None else {"pt": root + path, "en": root + path + "?lang=en"}
+    alt = alternates
+    if alt is None:
+        alt = {"pt": root + path, "en": root + path + ("&" if "?" in path else "?") + "lang=en"}
     return {
         "title": title,
         "description": description,
         "canonical": canonical,
         "alternates": alt,
+        # Where the language switch goes: an item's translation when it has one (else the same page).
+        "switch": {code: url.removeprefix(root) or "/" for code, url in (alternates or {}).items()},
         "updated": updated,
         "og_type": og_type,
         "image": image,

@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("description", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
         sa.Column("visibility", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
-        sa.Column("quota_bytes", sa.Integer(), nullable=False),
+        sa.Column("quota_bytes", sa.BigInteger(), nullable=False),
         sa.Column("archived", sa.Boolean(), nullable=False),
         sa.Column("created_by", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

@@ -1,0 +1,301 @@
+"""Bulk imports: a folder tree from disk, and the workspace documents of a corpus file (JSON lines).
+
+Both go through the same services as the web (type sniffing, zip bomb checks, limits, quota, text
+extraction, search outbox) and are idempotent: every document remembers where it came from
+(``import_key``), so a second run finds it and adds nothing when the content is the same (a changed
+file becomes a new version).  Files that fail a check are skipped and listed with the reason; they
+leave nothing in the storage.  Work is committed in batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from concelho.plugins.workspaces.models import Workspace
+from concelho.plugins.workspaces.services import WorkspaceError, create_workspace, get_workspace
+from concelho.suite.storage import LocalStorage, StagedFile, StorageLimitError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from . import services as svc
+from .intake import check_file
+
+BATCH = 200
+CHUNK = 1 << 20
+#: The workspaces of the test corpus (``../shared/corpus``), created private when missing.
+CORPUS_WORKSPACES = {
+    "urbanismo": "Urbanismo",
+    "recursos-humanos": "Recursos Humanos",
+    "informatica": "Informática",
+    "comunicacao": "Comunicação",
+    "protecao-civil": "Proteção Civil",
+}
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    folders: int = 0
+    workspaces: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "folders_created": self.folders,
+            "workspaces_created": self.workspaces,
+            "skipped": self.skipped,
+        }
+
+    def count(self, outcome: str) -> None:
+        if outcome == "created":
+            self.created += 1
+        elif outcome == "version":
+            self.updated += 1
+        else:
+            self.unchanged += 1
+
+
+def _message(exc: Exception, **variables: Any) -> str:
+    text = str(exc)
+    try:
+        return text % variables if variables else text
+    except (KeyError, ValueError, TypeError):
+        return text
+
+
+def _key(prefix: str, value: str) -> str:
+    key = f"{prefix}:{value}"
+    return key if len(key) <= 300 else f"{prefix}#{hashlib.sha256(value.encode()).hexdigest()}"
+
+
+async def _always(_: Any) -> bool:
+    return True
+
+
+class _Batch:
+    """Commits every :data:`BATCH` files; a failed commit removes the files it had put into the storage."""
+
+    def __init__(self, session: AsyncSession, storage: LocalStorage) -> None:
+        self.session = session
+        self.blobs = svc.Blobs(storage)
+        self.pending = 0
+
+    async def step(self) -> None:
+        self.pending += 1
+        if self.pending >= BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        try:
+            await self.session.commit()
+        except BaseException:
+            await self.session.rollback()
+            self.blobs.rollback()
+            raise
+        self.blobs = svc.Blobs(self.blobs.storage)
+        self.pending = 0
+
+
+def _stage_path(storage: LocalStorage, path: Path, max_bytes: int) -> StagedFile:
+    staged = storage.stage(max_bytes)
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(CHUNK):
+                staged.write(chunk)
+        staged.finish()
+    except BaseException:
+        storage.discard(staged)
+        raise
+    return staged
+
+
+def _stage_bytes(storage: LocalStorage, data: bytes) -> StagedFile:
+    staged = storage.stage()
+    try:
+        staged.write(data)
+        staged.finish()
+    except BaseException:
+        storage.discard(staged)
+        raise
+    return staged
+
+
+def list_files(root: Path) -> tuple[list[Path], list[dict[str, str]]]:
+    """Regular files under ``root`` (sorted, symbolic links not followed) and what was left out."""
+    files: list[Path] = []
+    skipped: list[dict[str, str]] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        base = Path(dirpath)
+        for name in list(dirnames):
+            if (base / name).is_symlink():
+                dirnames.remove(name)
+                skipped.append({"path": (base / name).relative_to(root).as_posix(), "reason": "symbolic link"})
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = base / name
+            if path.is_symlink() or not path.is_file():
+                skipped.append({"path": path.relative_to(root).as_posix(), "reason": "not a regular file"})
+                continue
+            files.append(path)
+    return files, skipped
+
+
+async def import_directory(
+    session: AsyncSession,
+    storage: LocalStorage,
+    workspace: Workspace,
+    root: Path,
+    limits: dict[str, int],
+    actor_id: int | None = None,
+    progress: Progress | None = None,
+    files: list[Path] | None = None,
+) -> ImportReport:
+    """Import the tree under ``root`` into ``workspace``, keeping its folders."""
+    root = root.resolve()
+    report = ImportReport()
+    if files is None:
+        files, report.skipped = list_files(root)
+    folders: dict[Path, svc.Folder | None] = {Path("."): None}
+    batch = _Batch(session, storage)
+    budget = await svc.Budget.load(session, workspace)
+    max_file = limits["max_file_bytes"]
+    try:
+        for path in files:
+            rel = path.relative_to(root)
+            try:
+                folder = await _folder_for(session, workspace, rel.parent, folders, actor_id, report)
+                staged = _stage_path(storage, path, max_file)
+            except StorageLimitError:
+                report.skipped.append({"path": rel.as_posix(),
+                                       "reason": f"larger than {max_file // (1024 * 1024)} MB"})  # fmt: skip
+            except (svc.DocumentError, OSError) as exc:
+                report.skipped.append({"path": rel.as_posix(), "reason": _message(exc)})
+            else:
+                try:
+                    new = await check_file(path.name, staged, limits["extract_max_bytes"])
+                    added = await svc.add_file(session, batch.blobs, workspace, folder, new, actor_id,
+                                               may_replace=_always, import_key=_key("path", rel.as_posix()),
+                                               budget=budget)  # fmt: skip
+                    report.count(added.outcome)
+                    await batch.step()
+                except svc.DocumentError as exc:
+                    report.skipped.append({"path": rel.as_posix(), "reason": _message(exc)})
+                finally:
+                    storage.discard(staged)
+            if progress:
+                progress(rel.as_posix())
+        await batch.flush()
+    except BaseException:
+        await session.rollback()
+        batch.blobs.rollback()
+        raise
+    return report
+
+
+async def _folder_for(
+    session: AsyncSession, workspace: Workspace, rel: Path, cache: dict[Path, svc.Folder | None],
+    actor_id: int | None, report: ImportReport,
+) -> svc.Folder | None:  # fmt: skip
+    if rel in cache:
+        return cache[rel]
+    parent = await _folder_for(session, workspace, rel.parent, cache, actor_id, report)
+    existing = await svc.find_folder(session, workspace, parent, svc.clean_folder_name(rel.name))
+    folder = existing or await svc.create_folder(session, workspace, parent, rel.name, actor_id, exist_ok=True)
+    if existing is None:
+        report.folders += 1
+    cache[rel] = folder
+    return folder
+
+
+def read_corpus(path: Path) -> list[dict[str, Any]]:
+    """The workspace documents of a corpus file: rows with ``audience: workspace`` and a ``workspace``."""
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise svc.DocumentError(f"line {number}: not JSON ({exc.msg})") from None
+            if row.get("audience") == "workspace" and row.get("workspace"):
+                rows.append(row)
+    return rows
+
+
+def corpus_text(row: dict[str, Any]) -> str:
+    parts = [row.get("title") or "", row.get("summary") or "", row.get("body") or ""]
+    return "\n\n".join(p.strip() for p in parts if p and p.strip()) + "\n"
+
+
+async def import_corpus(
+    session: AsyncSession,
+    storage: LocalStorage,
+    rows: list[dict[str, Any]],
+    limits: dict[str, int],
+    actor_id: int | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Each row becomes a text document (title, summary and body) in its workspace, created private if missing."""
+    report = ImportReport()
+    spaces: dict[str, Workspace] = {}
+    budgets: dict[int, svc.Budget] = {}
+    batch = _Batch(session, storage)
+    try:
+        for row in rows:
+            slug = str(row["workspace"])
+            if slug not in spaces:
+                spaces[slug] = await _corpus_workspace(session, slug, report)
+                budgets[spaces[slug].id] = await svc.Budget.load(session, spaces[slug])
+            workspace = spaces[slug]
+            label = f"{slug}/{row.get('filename') or row.get('id')}"
+            data = corpus_text(row).encode("utf-8")
+            if len(data) > limits["max_file_bytes"]:
+                report.skipped.append({"path": label, "reason": "too large"})
+                continue
+            staged = _stage_bytes(storage, data)
+            try:
+                new = svc.NewFile(filename=str(row.get("filename") or row.get("slug") or row["id"]), staged=staged,
+                                  content_type="text/plain", text=corpus_text(row).strip())  # fmt: skip
+                added = await svc.add_file(session, batch.blobs, workspace, None, new, actor_id, may_replace=_always,
+                                           import_key=_key("corpus", str(row["id"])),
+                                           budget=budgets[workspace.id])  # fmt: skip
+                report.count(added.outcome)
+                await batch.step()
+            except svc.DocumentError as exc:
+                report.skipped.append({"path": label, "reason": _message(exc)})
+            finally:
+                storage.discard(staged)
+            if progress:
+                progress(label)
+        await batch.flush()
+    except BaseException:
+        await session.rollback()
+        batch.blobs.rollback()
+        raise
+    return report
+
+
+async def _corpus_workspace(session: AsyncSession, slug: str, report: ImportReport) -> Workspace:
+    try:
+        return await get_workspace(session, slug)
+    except WorkspaceError:
+        pass
+    name = CORPUS_WORKSPACES.get(slug, slug)
+    workspace = await create_workspace(session, name=name, owner=None, visibility="private", actor="import")
+    if workspace.slug != slug:
+        raise svc.DocumentError(f"cannot create a workspace with the address {slug!r}")
+    report.workspaces.append(slug)
+    return workspace

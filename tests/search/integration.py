@@ -1,0 +1,184 @@
+"""Helpers and fixtures for the search integration tests (outbox, indexer, pages, API, CLI).
+
+Imported by the test modules (``from .integration import quiet_settings``): that fixture overrides the
+root ``settings`` so the in-process background jobs stay off and each test drains the outbox itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from concelho.search.contract import SearchQuery, SearchUnavailable, Visibility
+from concelho.search.indexing import DrainResult, Indexer
+from concelho.search.models import SearchOutbox
+from concelho.search.providers import Providers
+from concelho.suite.content.models import ContentItem
+from concelho.suite.content.service import ContentInput, save, transition
+from concelho.suite.db import Database
+from concelho.suite.settings import Settings
+from sqlalchemy import func, select
+
+from ..conftest import settings_for
+
+EVERYTHING = Visibility(everything=True)
+
+
+@pytest.fixture(name="settings")
+def quiet_settings(tmp_path: Path, database_url: str) -> Settings:
+    """The root fixture's settings without in-process jobs (tests drain the outbox themselves)."""
+    return settings_for(tmp_path / "var", database_url, SUITE_BACKGROUND_JOBS="false")
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+async def _with_db(settings: Settings, fn: Any) -> Any:
+    database = Database(settings.database_url)
+    try:
+        async with database.sessionmaker() as session:
+            return await fn(session)
+    finally:
+        await database.dispose()
+
+
+def with_db(settings: Settings, fn: Any) -> Any:
+    """Run ``fn(session)`` on a database connection of the test's own (not the app's)."""
+    return run(_with_db(settings, fn))
+
+
+def content_types(app: Any) -> dict[str, Any]:
+    return app.state.suite.registry.content_types()
+
+
+def create_item(
+    app: Any,
+    settings: Settings,
+    title: str,
+    *,
+    type_: str = "news.article",
+    summary: str = "",
+    body: str = "",
+    status: str = "published",
+    audience: str = "public",
+    workspace_id: int | None = None,
+    department_id: int | None = None,
+    language: str = "pt",
+    category: str = "",
+    data: dict[str, Any] | None = None,
+) -> int:
+    """Create an item with the content service (as the editor does); returns its id."""
+    ctype = content_types(app)[type_]
+
+    async def op(session):  # type: ignore[no-untyped-def]
+        item = await save(
+            session,
+            ctype,
+            ContentInput(
+                title=title, summary=summary, body=body, audience=audience, workspace_id=workspace_id,
+                department_id=department_id, language=language, category=category, data=data or {},
+            ),
+            actor="test",
+            status=status,
+        )  # fmt: skip
+        await session.commit()
+        return int(item.id)
+
+    return with_db(settings, op)
+
+
+def act(settings: Settings, item_id: int, action: str) -> None:
+    async def op(session):  # type: ignore[no-untyped-def]
+        item = await session.get(ContentItem, item_id)
+        await transition(session, item, action, actor="test")
+        await session.commit()
+
+    with_db(settings, op)
+
+
+def outbox_count(settings: Settings) -> int:
+    async def op(session):  # type: ignore[no-untyped-def]
+        return (await session.execute(select(func.count()).select_from(SearchOutbox))).scalar_one()
+
+    return int(with_db(settings, op))
+
+
+def outbox_rows(settings: Settings) -> list[tuple[str, str, int, str]]:
+    async def op(session):  # type: ignore[no-untyped-def]
+        rows = await session.execute(
+            select(SearchOutbox.doc_id, SearchOutbox.action, SearchOutbox.attempts, SearchOutbox.last_error).order_by(
+                SearchOutbox.id
+            )
+        )
+        return [tuple(r) for r in rows]
+
+    return with_db(settings, op)
+
+
+def indexer_for(app: Any, database: Database) -> Indexer:
+    state = app.state.suite
+    return Indexer(database.sessionmaker, state.search, Providers.from_registry(state.registry))
+
+
+def drain(app: Any, settings: Settings, *, retry_now: bool = True) -> DrainResult:
+    """Drain the outbox into the app's own backend (the one its pages search)."""
+
+    async def go() -> DrainResult:
+        database = Database(settings.database_url)
+        try:
+            return await indexer_for(app, database).drain(retry_now=retry_now)
+        finally:
+            await database.dispose()
+
+    return run(go())
+
+
+def index_ids(app: Any) -> set[str]:
+    """Every document id in the app's index (whatever its visibility)."""
+    backend = app.state.suite.search
+    total = backend.count(EVERYTHING)
+    result = backend.search(SearchQuery("", visibility=EVERYTHING, limit=max(total, 1) + 10, facets=()))
+    ids = {hit.id for hit in result.hits}
+    assert len(ids) == total
+    return ids
+
+
+def database_ids(app: Any, settings: Settings) -> set[str]:
+    """Ids of every document that belongs in the index, according to the database."""
+    providers = Providers.from_registry(app.state.suite.registry)
+
+    async def op(session):  # type: ignore[no-untyped-def]
+        return {doc.id async for batch in providers.all_documents(session) for doc in batch}
+
+    return with_db(settings, op)
+
+
+class BrokenEngine:
+    """Makes the app's backend fail like an unreachable engine (every call raises) while in the ``with``."""
+
+    def __init__(self, backend: Any, methods: tuple[str, ...] | None = None):
+        self.backend = backend
+        self.methods = methods or ("upsert", "delete", "search", "health", "count", "counts_by_type", "rebuild")
+
+    def __enter__(self) -> BrokenEngine:
+        def broken(*args: Any, **kwargs: Any) -> Any:
+            raise SearchUnavailable("engine killed by the test")
+
+        for name in self.methods:
+            setattr(self.backend, name, broken)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for name in self.methods:
+            delattr(self.backend, name)
+
+
+@pytest.fixture
+def fresh_index(app: Any) -> Iterator[Any]:
+    """The app's backend with an empty index created."""
+    app.state.suite.search.ensure_index()
+    yield app.state.suite.search

@@ -1,0 +1,266 @@
+"""The embedded engine's own machinery: Portuguese analysis, query parsing, index generations, locking."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from concelho.search import embedded
+from concelho.search.analysis import (
+    FOLD,
+    Matcher,
+    allowed_typos,
+    edit_distance,
+    highlight,
+    normalize_synonyms,
+    number_variants,
+    parse_query,
+    plain_text,
+    prefix_distance,
+    stems_of,
+)
+from concelho.search.contract import SearchDocument, SearchQuery, SearchUnavailable, Visibility
+from concelho.search.embedded import POINTER, TantivyBackend
+from concelho.search.synonyms import DEFAULT_SYNONYMS, mutual
+
+
+def doc(pk: str, title: str, body: str = "", **fields: object) -> SearchDocument:
+    return SearchDocument(id=f"pages.page:{pk}", type="pages.page", title=title, url=f"/{pk}", body=body, **fields)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------
+# Analysis
+# --------------------------------------------------------------------------------------------
+PAIRS = [
+    ("licitação", "licitações"),
+    ("licitação", "licitacoes"),
+    ("licitações", "licitacao"),
+    ("certidão", "certidões"),
+    ("certidao", "certidões"),
+    ("certidão", "certidoes"),
+    ("praia", "praias"),
+    ("ruído", "ruido"),
+    ("ruído", "ruídos"),
+    ("licença", "licenças"),
+    ("licença", "licencas"),
+    ("obra", "obras"),
+    ("municipal", "municipais"),
+    ("jardim", "jardins"),
+    ("papel", "papéis"),
+    ("mulher", "mulheres"),
+    ("cidadão", "cidadãos"),
+    ("pão", "pães"),
+    ("barril", "barris"),
+    ("fácil", "fáceis"),
+    ("orçamento", "orcamentos"),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), PAIRS)
+def test_accent_and_plural_pairs_share_a_stem(a: str, b: str):
+    """What the index stores for one form (its stem) is among what a query for the other looks up."""
+    (fa,), (fb,) = FOLD.analyze(a), FOLD.analyze(b)
+    indexed_a = embedded_stem(a)
+    indexed_b = embedded_stem(b)
+    assert indexed_a in stems_of(fb)
+    assert indexed_b in stems_of(fa)
+
+
+def embedded_stem(text: str) -> str:
+    from concelho.search.analysis import STEM
+
+    (token,) = STEM.analyze(text)
+    return token
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [("praia", "prato"), ("certidão", "certo"), ("ruído", "rua"), ("obra", "obrigado")]
+)
+def test_different_words_stay_apart(a: str, b: str):
+    assert embedded_stem(b) not in stems_of(FOLD.analyze(a)[0])
+
+
+def test_pairs_match_through_the_index(tmp_path: Path):
+    backend = TantivyBackend(tmp_path)
+    backend.upsert([doc(str(i), b) for i, (_, b) in enumerate(PAIRS)])
+    for i, (a, _) in enumerate(PAIRS):
+        found = [h.id for h in backend.search(SearchQuery(a, prefix=False, limit=50)).hits]
+        assert f"pages.page:{i}" in found, (a, PAIRS[i][1])
+
+
+def test_number_variants():
+    assert {"certidao", "certidoes"} <= number_variants("certidao")
+    assert "certidao" in number_variants("certidoes")
+    assert "municipal" in number_variants("municipais")
+    assert "jardins" in number_variants("jardim")
+    assert number_variants("2025") == {"2025"}
+
+
+def test_allowed_typos_follow_meilisearch():
+    assert [allowed_typos(w) for w in ("casa", "praia", "licencas", "certidoes", "estacionamento")] == [0, 1, 1, 2, 2]
+    assert allowed_typos("123456789") == 0
+
+
+def test_edit_distances():
+    assert edit_distance("licenca", "licensa", 1) == 1
+    assert edit_distance("estacionamento", "estacionamneto", 2) == 1  # transposition
+    assert edit_distance("licenca", "lisensa", 1) == 2  # over the limit: limit + 1
+    assert prefix_distance("licenciamento", "lisen", 1) == 1
+    assert prefix_distance("li", "licen", 1) == 2
+
+
+def test_query_parsing_drops_stop_words_and_marks_the_word_being_typed():
+    groups = parse_query("a licença de ruído para as obr")
+    assert [g.original[0].text for g in groups] == ["licenca", "ruido", "obr"]
+    assert [g.original[0].prefix for g in groups] == [False, False, True]
+    assert not parse_query("licença de ")[-1].original[0].prefix
+    assert not parse_query("licença de")[-1].original[0].prefix  # a stop word ends the typing
+    assert parse_query("de para o a") == []
+    assert not parse_query("licen", prefix=False)[0].original[0].prefix
+
+
+def test_synonym_keys_match_whole_words_and_phrases():
+    synonyms = normalize_synonyms({"Parking permit": ["Dístico de residente"], "parking": ["estacionamento"]})
+    (group,) = parse_query("parking permit", synonyms, prefix=False)
+    assert [w.text for w in group.original] == ["parking", "permit"]
+    assert [[w.text for w in alt] for alt in group.synonyms] == [["distico", "residente"]]
+    assert [[w.text for w in alt] for alt in group.parts[0].synonyms] == [["estacionamento"]]
+    assert len(parse_query("parking lot permit", synonyms, prefix=False)) == 3
+
+
+def test_default_synonyms_shape():
+    assert DEFAULT_SYNONYMS["parking"] == ["estacionamento"]
+    assert "resíduos" in DEFAULT_SYNONYMS["lixo"] and "lixo" in DEFAULT_SYNONYMS["resíduos"]
+    assert mutual("a", "b") == {"a": ["b"], "b": ["a"]}
+    assert all(isinstance(v, list) and v and k not in v for k, v in DEFAULT_SYNONYMS.items())
+
+
+def test_plain_text_from_markdown():
+    text = plain_text(
+        "## Como pedir\n\n- **Online**: no [portal](/servicos/x)\n| Taxa | Valor |\n|---|---|\n| A | 5 € |"
+    )
+    assert "##" not in text and "**" not in text and "](" not in text and "---" not in text
+    assert "Como pedir" in text and "Online: no portal" in text and "5 €" in text
+
+
+def test_highlight_escapes_everything_but_marks():
+    matcher = Matcher(parse_query("licença ruido"))
+    html, count = highlight('<a href="x">Licença</a> de ruído & LICENÇAS <script>alert(1)</script>', matcher)
+    assert html == (
+        "&lt;a href=&quot;x&quot;&gt;<mark>Licença</mark>&lt;/a&gt; de <mark>ruído</mark> &amp; "
+        "<mark>LICENÇAS</mark> &lt;script&gt;alert(1)&lt;/script&gt;"
+    )
+    assert count == 3
+    long = "Palavras sem interesse. " * 30 + "Aqui está a licença pedida. " + "Mais texto. " * 30
+    html, _ = highlight(long, matcher, max_chars=120)
+    assert html.startswith("…") and html.endswith("…") and "<mark>licença</mark>" in html
+    assert len(html) < 200
+
+
+# --------------------------------------------------------------------------------------------
+# Index lifecycle
+# --------------------------------------------------------------------------------------------
+def test_nothing_touches_the_disk_until_used(tmp_path: Path):
+    backend = TantivyBackend(tmp_path / "search")
+    assert not (tmp_path / "search").exists()
+    assert "no index yet" in backend.health()
+    backend.ensure_index()
+    backend.ensure_index()  # idempotent
+    assert len(list((tmp_path / "search").glob("gen-*"))) == 1
+    assert "(0 documents)" in backend.health()
+
+
+def test_health_fails_on_an_unwritable_folder(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(SearchUnavailable, match="not writable"):
+        TantivyBackend(blocker / "search").health()
+
+
+def test_search_on_a_fresh_folder_is_empty(tmp_path: Path):
+    result = TantivyBackend(tmp_path).search(SearchQuery("licença"))
+    assert result.total == 0 and result.hits == [] and result.suggestion is None
+
+
+def test_rebuild_swaps_generations_atomically(tmp_path: Path):
+    backend = TantivyBackend(tmp_path)
+    backend.upsert([doc("old", "Documento antigo")])
+    first = (tmp_path / POINTER).read_text()
+    backend.rebuild([doc("new", "Documento novo"), doc("new2", "Outro documento novo")])
+    second = (tmp_path / POINTER).read_text()
+    assert first != second
+    assert [p.name for p in tmp_path.glob("gen-*")] == [second]
+    assert backend.count() == 2
+    assert backend.search(SearchQuery("antigo")).total == 0
+
+
+def test_a_failed_rebuild_keeps_the_live_index(tmp_path: Path):
+    backend = TantivyBackend(tmp_path)
+    backend.upsert([doc("old", "Documento antigo")])
+    pointer = (tmp_path / POINTER).read_text()
+
+    def broken():
+        yield doc("new", "Documento novo")
+        raise RuntimeError("database went away")
+
+    with pytest.raises(RuntimeError):
+        backend.rebuild(broken())  # type: ignore[arg-type]
+    assert (tmp_path / POINTER).read_text() == pointer
+    assert [p.name for p in tmp_path.glob("gen-*")] == [pointer]
+    assert [h.id for h in backend.search(SearchQuery("antigo")).hits] == ["pages.page:old"]
+
+
+def test_other_instances_follow_writes_and_rebuilds(tmp_path: Path):
+    """Two backends on one folder stand for two processes (web worker and ``suite`` CLI)."""
+    web, cli = TantivyBackend(tmp_path), TantivyBackend(tmp_path)
+    web.upsert([doc("a", "Primeiro documento")])
+    assert cli.count() == 1
+    cli.upsert([doc("b", "Segundo documento")])  # the writer lock is taken and released per call
+    assert web.search(SearchQuery("segundo")).total == 1
+    cli.rebuild([doc("c", "Terceiro documento")])
+    assert web.count() == 1
+    assert [h.id for h in web.search(SearchQuery("terceiro")).hits] == ["pages.page:c"]
+
+
+def test_an_index_of_another_schema_version_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    backend = TantivyBackend(tmp_path)
+    backend.upsert([doc("a", "Documento")])
+    monkeypatch.setattr(embedded, "SCHEMA_VERSION", embedded.SCHEMA_VERSION + 1)
+    fresh = TantivyBackend(tmp_path)
+    assert fresh.count() == 0  # empty until the next reindex
+    fresh.upsert([doc("b", "Outro")])
+    assert fresh.count() == 1
+
+
+def test_upsert_in_several_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(embedded, "BATCH_SIZE", 3)
+    backend = TantivyBackend(tmp_path)
+    backend.upsert([doc(str(i), f"Documento {i}") for i in range(10)] + [doc("3", "Substituído")])
+    assert backend.count() == 10
+    assert [h.id for h in backend.search(SearchQuery("substituído")).hits] == ["pages.page:3"]
+    backend.delete([str(i) for i in range(10)])
+    backend.delete([f"pages.page:{i}" for i in range(5)])
+    assert backend.count() == 5
+
+
+def test_unknown_filter_fields_are_refused(tmp_path: Path):
+    with pytest.raises(ValueError, match="cannot filter on 'audience'"):
+        TantivyBackend(tmp_path).search(SearchQuery("x", filters={"audience": ["internal"]}))
+
+
+def test_unknown_audiences_are_visible_to_nobody_but_admins(tmp_path: Path):
+    backend = TantivyBackend(tmp_path)
+    backend.upsert([doc("odd", "Documento estranho", audience="private", workspace_ids=[1], department_ids=[1])])
+    member = Visibility(authenticated=True, workspace_ids=frozenset({1}), department_ids=frozenset({1}))
+    assert backend.search(SearchQuery("estranho", visibility=member)).total == 0
+    assert backend.search(SearchQuery("estranho", visibility=Visibility(everything=True))).total == 1
+
+
+def test_the_index_folder_layout(tmp_path: Path):
+    backend = TantivyBackend(tmp_path)
+    backend.ensure_index()
+    generation = (tmp_path / POINTER).read_text()
+    assert (tmp_path / generation / "meta.json").exists()
+    assert (tmp_path / generation / embedded.SCHEMA_FILE).read_text() == str(embedded.SCHEMA_VERSION)
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no temporary pointer left behind
