@@ -225,27 +225,34 @@ def stem_of(word: str) -> str:
 # --------------------------------------------------------------------------------------------
 # Markdown to plain text (bodies are Markdown; snippets and the index want words)
 # --------------------------------------------------------------------------------------------
-_MD_RULES = (
-    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # images -> alt text
-    (re.compile(r"\[([^\]]*)\]\([^)]*\)"), r"\1"),  # links -> text
-    (re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$", re.M), ""),  # table rules
-    (re.compile(r"^\s{0,3}(#{1,6}|>|[-*+]|\d+[.)])\s+", re.M), ""),  # headings, quotes, list marks
-    (re.compile(r"(\*\*|__|`+|~~)"), ""),  # emphasis and code marks
-    (re.compile(r"(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)"), ""),  # single * or _ emphasis
-    (re.compile(r"\s*\|\s*"), " · "),  # table cells
-    (re.compile(r"[ \t]+"), " "),
-    (re.compile(r"\n{3,}"), "\n\n"),
-)
+_MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_MD_TABLE_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$", re.M)
+_MD_LINE_MARK = re.compile(r"^[ \t]{0,3}(#{1,6}|>|[-*+]|\d+[.)])[ \t]+", re.M)
+_MD_EMPHASIS = re.compile(r"(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)")
+_MD_CELL = re.compile(r"[ \t]*\|[ \t]*")
 
 
 def plain_text(markdown: str) -> str:
-    """Markdown (or plain text) to readable plain text; cheap, no HTML is produced."""
+    """Markdown (or plain text) to readable plain text; cheap, no HTML is produced.
+
+    Each rule runs only when its marker occurs: most bodies need two or three passes.
+    """
     if not markdown:
         return ""
     text = markdown
-    for pattern, repl in _MD_RULES:
-        text = pattern.sub(repl, text)
-    text = re.sub(r"(^|\n) · | · (\n|$)", r"\1\2", text)
+    if "](" in text:
+        text = _MD_LINK.sub(r"\1", _MD_IMAGE.sub(r"\1", text))
+    if "---" in text:
+        text = _MD_TABLE_RULE.sub("", text)
+    text = _MD_LINE_MARK.sub("", text)
+    for mark in ("**", "__", "~~", "`"):
+        if mark in text:
+            text = text.replace(mark, "")
+    if "*" in text or "_" in text:
+        text = _MD_EMPHASIS.sub("", text)
+    if "|" in text:
+        text = "\n".join(_MD_CELL.sub(" · ", line).strip(" ·") for line in text.split("\n"))
     return text.strip()
 
 
@@ -359,6 +366,9 @@ class Matcher:
     """
 
     def __init__(self, groups: Iterable[Group]) -> None:
+        groups = list(groups)
+        #: how many words the query has (a text that matches this many needs no other)
+        self.words = len(groups)
         self.exact: set[str] = set()
         self.stems: set[str] = set()
         #: typo-tolerant words: (word, typos, its letters)
@@ -438,10 +448,10 @@ def _pieces(word: str, typos: int) -> list[str]:
     return [p for p in out if p]
 
 
-#: Folded letter -> every lower-case letter that folds to it ("c" -> "cç").
+#: Folded letter -> the Latin-1 lower-case letters that fold to it ("c" -> "cç"); matching ignores case.
 _VARIANTS: dict[str, str] = {}
 for _code, _base in _FOLD_TABLE.items():
-    if chr(_code).islower() and len(_base) == 1 and _base.isalpha():
+    if _code <= 0xFF and chr(_code).islower() and _base.isascii() and _base.isalpha():
         _VARIANTS[_base] = _VARIANTS.get(_base, _base) + chr(_code)
 
 

@@ -4,6 +4,8 @@ Layout on disk::
 
     <index_dir>/CURRENT        name of the live generation (replaced atomically)
     <index_dir>/gen-<stamp>/   tantivy files of one generation
+    <index_dir>/.building-…/   a generation being built by ``rebuild``
+    <index_dir>/SWAP.lock      taken (``flock``) while a generation is created or swapped in
 
 ``rebuild`` writes a whole new generation next to the live one and then swaps ``CURRENT``;
 searches in this and other processes follow the pointer (checked with one ``stat`` per call).
@@ -18,6 +20,7 @@ hits, totals, facets, snippets and suggestions all see the same documents.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -26,6 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,12 +66,20 @@ log = logging.getLogger(__name__)
 
 #: Bump when the schema or the analyzers change: an index of another version is replaced by an
 #: empty one on open (``suite search reindex`` fills it again).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 POINTER = "CURRENT"
 SCHEMA_FILE = "SUITE_SCHEMA"
+LOCK_FILE = "SWAP.lock"
+BUILDING = ".building-"
 
-#: Searchable text fields and their weights (title > summary > tags > body).
+#: Searchable text fields and their weights (title > summary > tags > body).  Each is indexed stemmed
+#: (``<name>_s``, BM25); the short ones also folded (``<name>_f``, BM25 for the exact-spelling bonus).
+#: ``text_f`` holds every word of the document, folded, without frequencies or positions: typo and
+#: prefix matching (constant scores) and "did you mean" need one automaton there instead of four.
 TEXT_FIELDS: tuple[tuple[str, float], ...] = (("title", 6.0), ("summary", 3.0), ("tags", 2.0), ("body", 1.0))
+EXACT_FIELDS: tuple[tuple[str, float], ...] = TEXT_FIELDS[:3]
+ALL_WORDS = "text_f"
+ALL_WORDS_WEIGHT = 1.0
 #: How a word may match.  A word matches its stem (any number: BM25 on the stemmed field) and, written
 #: exactly so, earns a bonus (BM25 on the folded field); typos and prefixes score less.
 STEM_WEIGHT = 1.0
@@ -100,9 +112,11 @@ def build_schema() -> tantivy.Schema:
     sb.add_text_field("audience", tokenizer_name="raw", index_option="basic")
     sb.add_unsigned_field("workspace_ids", indexed=True)
     sb.add_unsigned_field("department_ids", indexed=True)
-    for name, _ in TEXT_FIELDS:
+    for name, _ in EXACT_FIELDS:
         sb.add_text_field(f"{name}_f", tokenizer_name=FOLD_TOKENIZER)
+    for name, _ in TEXT_FIELDS:
         sb.add_text_field(f"{name}_s", tokenizer_name=STEM_TOKENIZER)
+    sb.add_text_field(ALL_WORDS, tokenizer_name=FOLD_TOKENIZER, index_option="basic")
     sb.add_integer_field("published", fast=True)
     sb.add_float_field("recency", fast=True)
     # what a hit shows (title, url, summary, plain body for snippets, dates) as one stored JSON blob
@@ -181,11 +195,27 @@ class TantivyBackend:
             if generation and self._compatible(self.index_dir / generation):
                 self._open()
                 return
-            if generation:
-                log.warning("search index %s has another schema version: starting an empty one", generation)
-            path = self._new_generation()
-            self._create(path)
-            self._swap(path.name)
+            with self._exclusive():  # another process may be creating it right now
+                generation = self._read_pointer()
+                if generation and self._compatible(self.index_dir / generation):
+                    self._open()
+                    return
+                if generation:
+                    log.warning("search index %s has another schema version: starting an empty one", generation)
+                path = self._new_generation()
+                self._create(path)
+                self._swap(self._publish(path))
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Across processes: one generation swap (or first creation) at a time."""
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        with (self.index_dir / LOCK_FILE).open("a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _read_pointer(self) -> str | None:
         try:
@@ -201,11 +231,17 @@ class TantivyBackend:
             return False
 
     def _new_generation(self) -> Path:
+        """A folder to build a generation in; :meth:`_publish` gives it its ``gen-`` name when complete."""
         self.index_dir.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        path = self.index_dir / f"gen-{stamp}-{uuid.uuid4().hex[:8]}"
+        path = self.index_dir / f"{BUILDING}{stamp}-{uuid.uuid4().hex[:8]}"
         path.mkdir()
         return path
+
+    def _publish(self, path: Path) -> str:
+        name = "gen-" + path.name.removeprefix(BUILDING)
+        path.rename(self.index_dir / name)
+        return name
 
     def _create(self, path: Path) -> tantivy.Index:
         index = tantivy.Index(self.schema, path=str(path), reuse=False)
@@ -214,7 +250,12 @@ class TantivyBackend:
         return index
 
     def _swap(self, generation: str) -> None:
-        """Point ``CURRENT`` at ``generation`` atomically, then drop the other generations."""
+        """Point ``CURRENT`` at ``generation`` atomically, then drop the older generations.
+
+        Call with :meth:`_exclusive` held.  Processes still reading an old generation keep their open
+        files (POSIX) and move to the new one on their next call.  Folders of builds that crashed
+        (``.building-…``, a day old) go too; builds in progress are left alone.
+        """
         tmp = self.index_dir / f".{POINTER}.{uuid.uuid4().hex[:8]}"
         tmp.write_text(generation)
         os.replace(tmp, self.index_dir / POINTER)
@@ -222,7 +263,10 @@ class TantivyBackend:
         self._open()
         for old in self.index_dir.glob("gen-*"):
             if old.name != generation:
-                shutil.rmtree(old, ignore_errors=True)  # open files stay readable for other processes (POSIX)
+                shutil.rmtree(old, ignore_errors=True)
+        for stale in self.index_dir.glob(BUILDING + "*"):
+            if time.time() - stale.stat().st_mtime > 86400:
+                shutil.rmtree(stale, ignore_errors=True)
 
     def _open(self) -> tantivy.Index:
         """The live index, reopened when ``CURRENT`` changed (a rebuild here or in another process) and
@@ -263,7 +307,8 @@ class TantivyBackend:
         meta = self._meta_stat()
         if meta != self._meta_state:
             self._meta_state = meta
-            index.reload()
+            if meta is not None:  # None: the generation is gone, CURRENT moves on at the next call
+                index.reload()
 
     def _writer(self, index: tantivy.Index, threads: int = 1) -> tantivy.IndexWriter:
         deadline = time.monotonic() + 30
@@ -303,7 +348,6 @@ class TantivyBackend:
             "title_s": doc.title,
             "summary_f": doc.summary,
             "summary_s": doc.summary,
-            "body_f": body,
             "body_s": body,
             "recency": _recency(ts),
             "payload": json.dumps(payload, ensure_ascii=False).encode(),
@@ -314,6 +358,7 @@ class TantivyBackend:
             fields["section"] = doc.section
         if doc.tags:
             fields["tags_f"] = fields["tags_s"] = list(doc.tags)
+        fields[ALL_WORDS] = [doc.title, doc.summary, *doc.tags, body]
         if doc.workspace_ids:
             fields["workspace_ids"] = [int(i) for i in doc.workspace_ids]
         if doc.department_ids:
@@ -376,7 +421,8 @@ class TantivyBackend:
             except BaseException:
                 shutil.rmtree(path, ignore_errors=True)
                 raise
-            self._swap(path.name)
+            with self._exclusive():
+                self._swap(self._publish(path))
 
     def configure_synonyms(self, synonyms: dict[str, list[str]]) -> None:
         """Replace the synonyms: one-way expansions as Meilisearch reads them (``{"lixo": ["resíduos"]}``;
@@ -425,47 +471,62 @@ class TantivyBackend:
             return clauses[0]
         return Query.boolean_query([(Occur.Must, c) for c in clauses])
 
-    def _word_query(self, word: Word, searcher: tantivy.Searcher) -> Query:
+    def _word_query(self, word: Word, searcher: tantivy.Searcher, scoring: bool = True) -> Query:
+        """Documents with ``word`` in any form; ``scoring=False`` gives the same documents with fewer
+        clauses (stems and the ``text_f`` automata cover the exact, title and completion clauses)."""
         typos = word.typos
         stems = stems_of(word.text)
         leaves: list[tuple[Occur, Query]] = []
 
         def add(query: Query, boost: float) -> None:
-            leaves.append((Occur.Should, Query.boost_query(query, boost)))
+            leaves.append((Occur.Should, Query.boost_query(query, boost) if scoring else query))
 
-        for field, weight in TEXT_FIELDS:
-            f, s = f"{field}_f", f"{field}_s"
-            add(self._term(f, word.text), weight * EXACT_WEIGHT)
-            for stem in stems:
-                add(self._term(s, stem), weight * STEM_WEIGHT)
+        if not scoring:
+            for field, _ in TEXT_FIELDS:
+                leaves.extend((Occur.Should, self._term(f"{field}_s", stem)) for stem in stems)
             if word.prefix and len(word.text) >= 2:
-                add(
-                    Query.fuzzy_term_query(self.schema, f, word.text, distance=0, prefix=True),
-                    weight * PREFIX_ANY_WEIGHT,
-                )
-                if len(word.text) >= 3:
-                    for term, _ in searcher.terms_with_prefix(f, word.text, limit=PREFIX_EXPANSIONS):
-                        if term != word.text:
-                            add(self._term(f, term), weight * PREFIX_WEIGHT)
+                add(Query.fuzzy_term_query(self.schema, ALL_WORDS, word.text, distance=0, prefix=True), 1)
             if typos:
-                fuzzy = Query.fuzzy_term_query(self.schema, f, word.text, distance=typos, prefix=word.prefix)
+                add(Query.fuzzy_term_query(self.schema, ALL_WORDS, word.text, distance=typos, prefix=word.prefix), 1)
+            return Query.boolean_query(leaves)
+
+        for field, weight in EXACT_FIELDS:
+            add(self._term(f"{field}_f", word.text), weight * EXACT_WEIGHT)
+        for field, weight in TEXT_FIELDS:
+            for stem in stems:
+                add(self._term(f"{field}_s", stem), weight * STEM_WEIGHT)
+        for field, weight in ((EXACT_FIELDS[0][0] + "_f", EXACT_FIELDS[0][1]), (ALL_WORDS, ALL_WORDS_WEIGHT)):
+            if word.prefix and len(word.text) >= 2:
+                prefix = Query.fuzzy_term_query(self.schema, field, word.text, distance=0, prefix=True)
+                add(prefix, weight * PREFIX_ANY_WEIGHT)
+            if typos:
+                fuzzy = Query.fuzzy_term_query(self.schema, field, word.text, distance=typos, prefix=word.prefix)
                 add(fuzzy, weight * TYPO_WEIGHT)
+        if word.prefix and len(word.text) >= 3:
+            for field, weight in EXACT_FIELDS[:2]:
+                for term, _ in searcher.terms_with_prefix(f"{field}_f", word.text, limit=PREFIX_EXPANSIONS):
+                    if term != word.text:
+                        add(self._term(f"{field}_f", term), weight * PREFIX_WEIGHT)
         return Query.boolean_query(leaves)
 
-    def _group_query(self, group: Group, searcher: tantivy.Searcher) -> Query:
+    def _group_query(self, group: Group, searcher: tantivy.Searcher, scoring: bool = True) -> Query:
         alternatives: list[tuple[Occur, Query]] = []
         for i, words in enumerate(group.alternatives):
             if i == 0 and group.parts:
-                q = Query.boolean_query([(Occur.Must, self._group_query(part, searcher)) for part in group.parts])
+                parts = [(Occur.Must, self._group_query(part, searcher, scoring)) for part in group.parts]
+                q = Query.boolean_query(parts)
             elif len(words) == 1:
-                q = self._word_query(words[0], searcher)
+                q = self._word_query(words[0], searcher, scoring)
             else:
-                q = Query.boolean_query([(Occur.Must, self._word_query(w, searcher)) for w in words])
-            alternatives.append((Occur.Should, q if i == 0 else Query.boost_query(q, SYNONYM_WEIGHT)))
+                q = Query.boolean_query([(Occur.Must, self._word_query(w, searcher, scoring)) for w in words])
+            boosted = i == 0 or not scoring
+            alternatives.append((Occur.Should, q if boosted else Query.boost_query(q, SYNONYM_WEIGHT)))
         return alternatives[0][1] if len(alternatives) == 1 else Query.boolean_query(alternatives)
 
-    def _text_query(self, groups: list[Group], must_match: int, searcher: tantivy.Searcher) -> Query:
-        subqueries = [(Occur.Should, self._group_query(g, searcher)) for g in groups]
+    def _text_query(
+        self, groups: list[Group], must_match: int, searcher: tantivy.Searcher, scoring: bool = True
+    ) -> Query:
+        subqueries = [(Occur.Should, self._group_query(g, searcher, scoring)) for g in groups]
         if len(subqueries) == 1:
             return subqueries[0][1]
         return Query.boolean_query(subqueries, minimum_number_should_match=must_match)
@@ -491,18 +552,19 @@ class TantivyBackend:
         else:
             options["weight_by_field"] = "recency"
 
-        final = self._and(None, filter_query)
-        result = None
+        final = matching = self._and(None, filter_query)
+        must = len(groups)
         if groups:
-            # all words must match; when nothing does, accept one word fewer, and so on
-            for must in range(len(groups), 0, -1):
-                final = self._and(self._text_query(groups, must, searcher), filter_query)
-                result = searcher.search(final, **options)
-                if result.count:
+            final = self._and(self._text_query(groups, must, searcher), filter_query)
+        result = searcher.search(final, **options)
+        if groups and not result.count and len(groups) > 1:
+            # all words must match; when nothing does, accept one word fewer, and so on (cheap counts first)
+            for must in range(len(groups) - 1, 0, -1):
+                matching = self._and(self._text_query(groups, must, searcher, scoring=False), filter_query)
+                if searcher.search(matching, limit=1, count=True).count:
+                    final = self._and(self._text_query(groups, must, searcher), filter_query)
+                    result = searcher.search(final, **options)
                     break
-        else:
-            result = searcher.search(final, **options)
-        assert result is not None
         total = result.count or 0
 
         hits: list[SearchHit] = []
@@ -517,7 +579,9 @@ class TantivyBackend:
             facets = {f: {} for f in wanted}
             if total:
                 aggs = {f: {"terms": {"field": f, "size": FACET_SIZE}} for f in wanted}
-                for name, agg in searcher.aggregate(final, aggs).items():
+                if groups:  # the same documents, found with fewer clauses and no scores
+                    matching = self._and(self._text_query(groups, must, searcher, scoring=False), filter_query)
+                for name, agg in searcher.aggregate(matching, aggs).items():
                     facets[name] = {b["key"]: b["doc_count"] for b in agg["buckets"]}
 
         suggestion = None
@@ -537,7 +601,7 @@ class TantivyBackend:
         if matcher is not None:
             summary, body = payload.get("summary") or "", (payload.get("body") or "")[:HIGHLIGHT_MAX_CHARS]
             in_summary, n_summary = highlight(summary, matcher, SNIPPET_CHARS)
-            if matcher and body:
+            if matcher and body and n_summary < matcher.words:  # the summary does not say it all
                 in_body, n_body = highlight(body, matcher, SNIPPET_CHARS)
                 snippet = in_body if n_body > n_summary else in_summary
             else:
@@ -562,7 +626,7 @@ class TantivyBackend:
         return searcher.search(self._and(query, filter_query), limit=1, count=True).count or 0
 
     def _any_field(self, term: str) -> Query:
-        return Query.boolean_query([(Occur.Should, self._term(f"{name}_f", term)) for name, _ in TEXT_FIELDS])
+        return self._term(ALL_WORDS, term)
 
     def _suggest(
         self, searcher: tantivy.Searcher, query: SearchQuery, groups: list[Group], filter_query: Query | None
@@ -595,10 +659,9 @@ class TantivyBackend:
     def _closest_term(self, searcher: tantivy.Searcher, word: str, filter_query: Query | None) -> str | None:
         limit = 2 if len(word) >= 5 else 1
         candidates: dict[str, int] = {}
-        for name, _ in TEXT_FIELDS:
-            for term, freq in searcher.terms_with_prefix(f"{name}_f", word[:1]):
-                if abs(len(term) - len(word)) <= limit and term != word:
-                    candidates[term] = candidates.get(term, 0) + freq
+        for term, freq in searcher.terms_with_prefix(ALL_WORDS, word[:1]):
+            if abs(len(term) - len(word)) <= limit and term != word:
+                candidates[term] = freq
         scored = []
         for term, freq in candidates.items():
             distance = edit_distance(word, term, limit)

@@ -182,8 +182,12 @@ async def database_search(session: AsyncSession, query: SearchQuery, providers: 
         return SearchResult(hits=[], total=0)
     base = [ContentItem.type.in_(types), published_clause(), visibility_clause(query.visibility)]
     for term in terms:
-        like = f"%{term}%"
-        base.append(or_(func.lower(ContentItem.title).like(like), func.lower(ContentItem.summary).like(like)))
+        base.append(
+            or_(
+                func.lower(ContentItem.title).contains(term, autoescape=True),
+                func.lower(ContentItem.summary).contains(term, autoescape=True),
+            )
+        )
     columns = {"type": ContentItem.type, "category": ContentItem.category, "language": ContentItem.language}
     filters = []
     for name, values in query.filters.items():
@@ -201,7 +205,7 @@ async def database_search(session: AsyncSession, query: SearchQuery, providers: 
         facets[name] = {str(value): int(n) for value, n in rows if value not in (None, "")}
     order: list[Any] = [ContentItem.published_at.desc(), ContentItem.id.desc()]
     if query.sort != "recent":  # "relevance": items with the words in their title first
-        in_title = sum(case((func.lower(ContentItem.title).like(f"%{t}%"), 1), else_=0) for t in terms)
+        in_title = sum(case((func.lower(ContentItem.title).contains(t, autoescape=True), 1), else_=0) for t in terms)
         order.insert(0, in_title.desc())  # type: ignore[union-attr]
     items = (
         await session.execute(

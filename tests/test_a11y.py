@@ -22,6 +22,7 @@ import pytest
 from .browser_fixtures import (
     Server,
     Tab,
+    broken_references,
     card_links,
     describe_violations,
     open_tab,
@@ -45,13 +46,25 @@ class Screen:
     links: str = ".card a[href]"  # where those links are
     status: int = 200
     ready: str | None = None  # a selector to wait for (scripts that change the page after load)
+    act: Callable[[Any], None] | None = None  # what a visitor does first (submit a form…)
+
+
+def _fail_login(page: Any) -> None:
+    """A failed sign-in (an unknown account: the admin's failure counter stays at zero)."""
+    page.locator("#username").fill("ninguem")
+    page.locator("#password").fill("not-the-password")
+    with page.expect_navigation():
+        page.locator("main form button[type=submit]").click()
+    assert page.locator("#login-error").count() == 1, "no error shown for a failed sign-in"
 
 
 PORTAL = [
     Screen("home", None, "/"),
     Screen("news-list", "news", "/noticias"),
+    Screen("feedback-thanks", "news", "/noticias?feedback=thanks"),
     Screen("news-detail", "news", "/noticias", link=r"^/noticias/(?!feed\.)[^/]+$"),
     Screen("events-list", "events", "/agenda"),
+    Screen("events-list-bad-filter", "events", "/agenda?de=ontem"),
     Screen("events-calendar", "events", "/agenda/calendario"),
     Screen("event-detail", "events", "/agenda", link=r"^/agenda/(?!calendario$|agenda\.ics$)[^/]+$"),
     Screen("services-list", "services", "/servicos"),
@@ -71,6 +84,7 @@ PORTAL = [
     Screen("places-map", "places", "/locais/mapa", ready=".leaflet-container"),
     Screen("accessibility-statement", None, "/accessibility"),
     Screen("login", None, "/login"),
+    Screen("login-failed", None, "/login", act=_fail_login),
     Screen("not-found", None, "/esta-pagina-nao-existe", status=404),
 ]
 
@@ -99,12 +113,16 @@ def open_screen(page: Any, screen: Screen, lang: str) -> str:
     content_type = response.headers.get("content-type", "")
     assert content_type.startswith("text/html"), f"{page.url} is served as {content_type!r}"
     page.wait_for_load_state("load")
+    if screen.act:
+        screen.act(page)
     if screen.ready:
         page.locator(screen.ready).first.wait_for()
     return page.url
 
 
 def assert_accessible(page: Any, axe_source: str, label: str) -> None:
+    broken = broken_references(page)
+    assert not broken, f"references to missing ids on {label} ({page.url}):\n" + "\n".join(broken)
     violations = run_axe(page, axe_source)
     assert not violations, f"axe found {len(violations)} violation(s) on {label} ({page.url}):\n" + describe_violations(
         violations
@@ -257,3 +275,26 @@ def test_editor_screen_has_no_axe_violations(
     if screen.name == "media-library":
         assert page.locator("main img").count() > 0, "the uploaded image is not listed"
     assert_accessible(page, axe_source, f"{screen.name} ({lang})")
+
+
+# --------------------------------------------------------------------------------------------
+# The checks themselves
+# --------------------------------------------------------------------------------------------
+def test_the_checks_catch_known_problems(make_tab: Callable[..., Tab], server: Server, axe_source: str) -> None:
+    """Broken markup added to a real page is reported: the checks above cannot pass vacuously."""
+    page = make_tab(lang="en").page
+    page.goto("/login")
+    assert run_axe(page, axe_source) == []
+    assert broken_references(page) == []
+    page.evaluate(
+        """() => {
+            document.querySelector('main').insertAdjacentHTML('beforeend',
+                '<img src="/static/core/missing.png"><input type="text" name="x">'
+                + '<p class="low" aria-describedby="nowhere">faint text</p><a href="/x"></a>');
+            document.querySelector('p.low').style.color = '#bbb';  // CSSOM: allowed by the CSP
+        }"""
+    )
+    found = {v["id"] for v in run_axe(page, axe_source)}
+    assert {"image-alt", "label", "color-contrast", "link-name"} <= found, found
+    broken = broken_references(page)
+    assert len(broken) == 1 and broken[0].endswith("faint text</p>: aria-describedby -> #nowhere"), broken

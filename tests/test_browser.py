@@ -40,6 +40,7 @@ ADMIN_PASSWORD = "browser-test-password-2026"
 SUITE = Path(sys.executable).parent / "suite"
 INTRANET_HOME = re.compile(r"/intranet/?$")
 ALERTS_PAGE = re.compile(r"/intranet/alerts/?$")
+SERVE_TIMEOUT = 90  # seconds; generous for loaded CI machines
 
 # Collects what the page reports about itself: runtime errors and CSP violations (init scripts
 # run through the DevTools protocol, so the page's own CSP does not block this one).
@@ -120,7 +121,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + SERVE_TIMEOUT
         while True:
             if process.poll() is not None:
                 pytest.fail(f"suite serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
@@ -130,7 +131,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"suite serve did not answer /healthz within 30 s:\n{log.read_text()[-3000:]}")
+                pytest.fail(f"suite serve did not answer /healthz within {SERVE_TIMEOUT} s:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
         yield Server(url=url, data_dir=data_dir, log=log, site_name=site_name)
     finally:

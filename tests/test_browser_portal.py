@@ -104,13 +104,32 @@ def follow(page: Any, href: str, lang: str) -> str:
     return title
 
 
-def via_main_nav(page: Any, lang: str, label: str, path: str) -> None:
+def via_main_nav(page: Any, lang: str, label: str, path: str, lands_in: str | None = None) -> None:
+    """Follow a link of the main navigation (in ``lang``); the page it opens is in ``lands_in`` (default: ``lang``)."""
     words = CHROME[lang]
     nav = page.get_by_role("navigation", name=words["main_nav"], exact=True)
     with page.expect_navigation():
         nav.get_by_role("link", name=words[label], exact=True).click()
     assert urlsplit(page.url).path.rstrip("/") == path, page.url
-    expect_chrome(page, lang)
+    expect_chrome(page, lands_in or lang)
+
+
+def switch_language(page: Any, current: str, wanted: str, title: str) -> None:
+    """Click the language switch.  On an item with a translation it opens the translation; without one
+    the item stays in its own language (chrome included), and the choice applies from the next page on."""
+    from playwright.sync_api import expect
+
+    switch = page.get_by_role("navigation", name=CHROME[current]["lang_nav"], exact=True)
+    link = switch.locator(f'a[hreflang="{wanted}"]')
+    translated = urlsplit(link.get_attribute("href") or "").path != urlsplit(page.url).path
+    with page.expect_navigation():
+        link.click()
+    if translated:
+        expect_chrome(page, wanted)
+        expect(page.get_by_role("heading", level=1)).not_to_have_text(title)
+    else:
+        expect_chrome(page, current)
+        via_main_nav(page, current, "home", "", lands_in=wanted)
 
 
 def walk(page: Any, lang: str) -> list[str]:
@@ -146,7 +165,6 @@ def walk(page: Any, lang: str) -> list[str]:
 # A resident's walk
 # --------------------------------------------------------------------------------------------
 def test_resident_walk_in_portuguese_then_english(make_tab: Any, installed_plugins: frozenset[str]) -> None:
-    from playwright.sync_api import expect
 
     for plugin in ("news", "events", "services", "pages"):
         require_plugin(installed_plugins, plugin)
@@ -156,24 +174,12 @@ def test_resident_walk_in_portuguese_then_english(make_tab: Any, installed_plugi
     expect_chrome(page, "pt")
     seen_pt = walk(page, "pt")
 
-    # The language switch on a council page: its English translation when it has one, else the same
-    # page (in Portuguese, as the content is); either way the choice sticks for the next pages.
-    switch = page.get_by_role("navigation", name=CHROME["pt"]["lang_nav"], exact=True)
-    english = switch.get_by_role("link", name="English")
-    translated = urlsplit(english.get_attribute("href") or "").path != urlsplit(page.url).path
-    with page.expect_navigation():
-        english.click()
-    if translated:
-        expect_chrome(page, "en")
-        expect(page.get_by_role("heading", level=1)).not_to_have_text(seen_pt[-1])
-    walk(page, "en")
-
-    # And back: Portuguese again, from the switch on an English page.
-    page.get_by_role("navigation", name="Language", exact=True).get_by_role("link", name="Português").click()
-    page.wait_for_load_state()
-    expect(page.locator("html")).to_have_attribute("lang", "pt-PT")
-    page.goto("/")
-    expect_chrome(page, "pt")
+    # The language switch, used on the council page where the walk ended.
+    switch_language(page, "pt", "en", seen_pt[-1])
+    seen_en = walk(page, "en")
+    # And back to Portuguese from the switch of an English page.
+    switch_language(page, "en", "pt", seen_en[-1])
+    via_main_nav(page, "pt", "home", "")
     assert tab.problems() == []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -263,4 +264,17 @@ def test_the_index_folder_layout(tmp_path: Path):
     generation = (tmp_path / POINTER).read_text()
     assert (tmp_path / generation / "meta.json").exists()
     assert (tmp_path / generation / embedded.SCHEMA_FILE).read_text() == str(embedded.SCHEMA_VERSION)
-    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no temporary pointer left behind
+    assert sorted(os.listdir(tmp_path)) == sorted([POINTER, generation, embedded.LOCK_FILE])  # nothing temporary
+
+
+def test_builds_in_progress_survive_a_swap_and_crashed_ones_go(tmp_path: Path):
+    backend = TantivyBackend(tmp_path)
+    backend.ensure_index()
+    running, crashed = tmp_path / ".building-running", tmp_path / ".building-crashed"
+    running.mkdir()
+    crashed.mkdir()
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(crashed, (two_days_ago, two_days_ago))
+    backend.rebuild([doc("a", "Documento")])
+    assert running.exists()
+    assert not crashed.exists()

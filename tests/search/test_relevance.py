@@ -63,3 +63,11 @@ def test_visibility_holds_over_the_corpus(corpus_backend: SearchBackend):
             assert result.facets.get("type", {}).get("workspaces.document", 0) == len(workspace_hits)
     rh = corpus_backend.search(SearchQuery("tabela remuneratória", visibility=member_of("recursos-humanos")))
     assert rh.hits[0].id == doc_id("workspace-006")
+
+
+def test_facet_counts_agree_with_totals(corpus_backend: SearchBackend):
+    """Facets come from a lighter query than the hits: both must see exactly the same documents."""
+    for text, _, visibility in QUERIES:
+        result = corpus_backend.search(SearchQuery(text, visibility=visibility, facets=("type", "language")))  # type: ignore[arg-type]
+        assert sum(result.facets["type"].values()) == result.total, text
+        assert sum(result.facets["language"].values()) == result.total, text
