@@ -8,7 +8,8 @@ Layout on disk::
     <index_dir>/SWAP.lock      taken (``flock``) while a generation is created or swapped in
 
 ``rebuild`` writes a whole new generation next to the live one and then swaps ``CURRENT``;
-searches in this and other processes follow the pointer (checked with one ``stat`` per call).
+searches in this and other processes follow the pointer and the commits (a ``stat`` of ``CURRENT``
+and one of the generation's ``meta.json`` per call).
 
 Ranking (Meilisearch-like, see ``docs/ARCHITECTURE.md``): every non-stop word of the query must
 match (if nothing does, words are relaxed one at a time); a word matches exactly (folded field,
@@ -61,6 +62,7 @@ from .contract import (
     SearchUnavailable,
     Visibility,
 )
+from .synonyms import merge
 
 log = logging.getLogger(__name__)
 
@@ -166,9 +168,12 @@ class TantivyBackend:
         self._pointer_state: tuple[int, int] | None = None
         self._path = self.index_dir
         self._meta_state: tuple[int, int] | None = None
+        #: Synonyms given at construction (the suite passes ``DEFAULT_SYNONYMS``) stay underneath the
+        #: site's own, which ``configure_synonyms`` replaces (as in the Meilisearch backend).
+        self.base_synonyms: dict[str, list[str]] = {k: list(v) for k, v in (synonyms or {}).items()}
         self.synonyms: dict[str, list[str]] = {}
         self._synonyms: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
-        self.configure_synonyms(synonyms or {})
+        self.configure_synonyms({})
 
     # ------------------------------------------------------------------ index lifecycle
     def health(self) -> str:
@@ -425,9 +430,10 @@ class TantivyBackend:
                 self._swap(self._publish(path))
 
     def configure_synonyms(self, synonyms: dict[str, list[str]]) -> None:
-        """Replace the synonyms: one-way expansions as Meilisearch reads them (``{"lixo": ["resíduos"]}``;
-        list both directions for a two-way pair, see ``synonyms.mutual``).  Takes effect at once."""
-        self.synonyms = {key: list(values) for key, values in synonyms.items()}
+        """Replace the site's synonyms (kept on top of the constructor's): one-way expansions as Meilisearch
+        reads them (``{"lixo": ["resíduos"]}``; list both directions for a two-way pair, see
+        ``synonyms.mutual``).  Takes effect at once, in this process."""
+        self.synonyms = merge(self.base_synonyms, synonyms)
         self._synonyms = normalize_synonyms(self.synonyms)
 
     # ------------------------------------------------------------------ queries

@@ -373,13 +373,28 @@ async def refresh_synonyms(state: Any, session: AsyncSession, *, force: bool = F
 
 
 async def startup(state: Any) -> None:
-    """At start-up (in the background): create the index and apply synonyms; failures are only logged."""
+    """At start-up (in the background): create the index, apply synonyms, and refill an index found empty
+    while the database has documents (a new engine, or an embedded index of an older schema version).
+    Failures are only logged: the pages fall back to the database meanwhile."""
     try:
         await asyncio.to_thread(state.search.ensure_index)
     except Exception as exc:
         log.warning("search index not ready: %s", exc)
+        return
     async with state.database.sessionmaker() as session:
         await refresh_synonyms(state, session, force=True)
+    try:
+        empty = await asyncio.to_thread(state.search.count, Visibility(everything=True)) == 0
+        if not empty:
+            return
+        rt = runtime(state)
+        async with state.database.sessionmaker() as session:
+            wanted = sum((await rt.providers.counts(session)).values())
+        if wanted:
+            log.warning("the search index is empty: rebuilding it from the database (%d documents)", wanted)
+            await rt.indexer.reindex(wait=0)
+    except Exception as exc:  # another process is rebuilding it, or the engine went away
+        log.warning("search index not rebuilt at start-up: %s", exc)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -82,6 +82,7 @@ PORTAL = [
     Screen("places-list", "places", "/locais"),
     Screen("place-detail", "places", "/locais", link=r"^/locais/(?!mapa$|locais\.geojson$)[^/]+$"),
     Screen("places-map", "places", "/locais/mapa", ready=".leaflet-container"),
+    Screen("search-results", None, "/pesquisa?q=c%C3%A2mara"),
     Screen("accessibility-statement", None, "/accessibility"),
     Screen("login", None, "/login"),
     Screen("login-failed", None, "/login", act=_fail_login),

@@ -524,7 +524,9 @@ def test_a_shared_folder_opens_everything_below_it(client, settings, space):
     assert post(client, f"{BASE}pasta/{folder}/partilhar", workspace="recursos-humanos",
                 permission="edit").status_code == 303  # fmt: skip
     as_user(client, "joao")
-    assert "Sub" in client.get(f"{BASE}pasta/{folder}/").text
+    page = client.get(f"{BASE}pasta/{folder}/")
+    assert "Sub" in page.text and 'href="/intranet/documentos/partilhados"' in page.text
+    assert f'href="/intranet/espacos/{SLUG}/"' not in page.text  # nothing above the shared folder
     assert client.get(f"{BASE}pasta/{inner}/").status_code == 200
     assert new_version(client, document.id, "dentro.txt", b"dentro v2").status_code == 303
     assert upload(client, [("do-joao.txt", b"rh")], folder=inner).status_code == 303

@@ -93,9 +93,9 @@ def import_(
     with _progress(len(files), not json_output) as bar:
         task = bar.add_task("importing", total=len(files)) if bar else None
 
-        def tick(_: str) -> None:
+        def tick(n: int) -> None:
             if bar is not None:
-                bar.advance(task)
+                bar.advance(task, n)
 
         async def op(session):  # type: ignore[no-untyped-def]
             ws = await get_workspace(session, workspace)
@@ -128,9 +128,9 @@ def import_corpus(
     with _progress(len(rows), not json_output) as bar:
         task = bar.add_task("importing", total=len(rows)) if bar else None
 
-        def tick(_: str) -> None:
+        def tick(n: int) -> None:
             if bar is not None:
-                bar.advance(task)
+                bar.advance(task, n)
 
         async def op(session):  # type: ignore[no-untyped-def]
             report = await importer.import_corpus(session, storage, rows, limits, await _actor(session, as_user), tick)

@@ -174,6 +174,8 @@ class DocumentsController(Controller):
     ) -> Response:  # fmt: skip
         folders, documents = await svc.list_folder(db, ctx.workspace, folder)
         crumbs = list(reversed(await svc.ancestors(db, folder.id))) if folder else []
+        if rights.via_share:  # only the folders the share opens, not the names above them
+            crumbs = [f for f in crumbs if (await svc.folder_rights(db, ctx.viewer, ctx.workspace, f)).read]
         limits = _limits(request)
         used = await svc.usage(db, ctx.workspace.id)
         shares = await svc.shares_of(db, folder=folder) if folder is not None and rights.share else []
@@ -242,13 +244,15 @@ class DocumentsController(Controller):
         history = await svc.versions(db, document)
         folder = await db.get(Folder, document.folder_id) if document.folder_id else None
         crumbs = list(reversed(await svc.ancestors(db, folder.id))) if folder else []
+        if rights.via_share:
+            crumbs = [f for f in crumbs if (await svc.folder_rights(db, ctx.viewer, ctx.workspace, f)).read]
         names = await _names(db, {v.uploaded_by for v in history} | {document.created_by})
         shares = await svc.shares_of(db, document=document) if rights.share else []
         context = {
             "workspace": ctx.workspace,
             "document": document,
             "folder": folder,
-            "crumbs": crumbs if not rights.via_share else [],
+            "crumbs": crumbs,
             "versions": history,
             "names": names,
             "rights": rights,

@@ -9,6 +9,7 @@ leave nothing in the storage.  Work is committed in batches.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -23,7 +24,7 @@ from concelho.suite.storage import LocalStorage, StagedFile, StorageLimitError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import services as svc
-from .intake import check_file
+from .intake import check_file_sync
 
 BATCH = 200
 CHUNK = 1 << 20
@@ -36,7 +37,8 @@ CORPUS_WORKSPACES = {
     "protecao-civil": "Proteção Civil",
 }
 
-Progress = Callable[[str], None]
+#: Called with how many more files were handled.
+Progress = Callable[[int], None]
 
 
 @dataclass
@@ -80,32 +82,14 @@ def _key(prefix: str, value: str) -> str:
     return key if len(key) <= 300 else f"{prefix}#{hashlib.sha256(value.encode()).hexdigest()}"
 
 
-async def _always(_: Any) -> bool:
-    return True
-
-
-class _Batch:
-    """Commits every :data:`BATCH` files; a failed commit removes the files it had put into the storage."""
-
-    def __init__(self, session: AsyncSession, storage: LocalStorage) -> None:
-        self.session = session
-        self.blobs = svc.Blobs(storage)
-        self.pending = 0
-
-    async def step(self) -> None:
-        self.pending += 1
-        if self.pending >= BATCH:
-            await self.flush()
-
-    async def flush(self) -> None:
-        try:
-            await self.session.commit()
-        except BaseException:
-            await self.session.rollback()
-            self.blobs.rollback()
-            raise
-        self.blobs = svc.Blobs(self.blobs.storage)
-        self.pending = 0
+async def _commit(session: AsyncSession, blobs: svc.Blobs) -> None:
+    """Commit a batch; when the commit fails, the files it had put into the storage are removed."""
+    try:
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        blobs.rollback()
+        raise
 
 
 def _stage_path(storage: LocalStorage, path: Path, max_bytes: int) -> StagedFile:
@@ -130,6 +114,34 @@ def _stage_bytes(storage: LocalStorage, data: bytes) -> StagedFile:
         storage.discard(staged)
         raise
     return staged
+
+
+Prepared = tuple[str, "svc.NewFile | None", str]
+
+
+def _prepare(storage: LocalStorage, root: Path, paths: list[Path], limits: dict[str, int]) -> list[Prepared]:
+    """In a worker thread: stage, sniff and extract each file; ``(relative path, file or None, reason)``."""
+    out: list[Prepared] = []
+    max_file = limits["max_file_bytes"]
+    for path in paths:
+        rel = path.relative_to(root).as_posix()
+        try:
+            staged = _stage_path(storage, path, max_file)
+        except StorageLimitError:
+            out.append((rel, None, f"larger than {svc.human_size(max_file)}"))
+            continue
+        except OSError as exc:
+            out.append((rel, None, f"cannot be read ({exc.strerror or exc})"))
+            continue
+        try:
+            out.append((rel, check_file_sync(path.name, staged, limits["extract_max_bytes"]), ""))
+        except svc.DocumentError as exc:
+            storage.discard(staged)
+            out.append((rel, None, _message(exc)))
+        except BaseException:
+            storage.discard(staged)
+            raise
+    return out
 
 
 def list_files(root: Path) -> tuple[list[Path], list[dict[str, str]]]:
@@ -162,46 +174,52 @@ async def import_directory(
     progress: Progress | None = None,
     files: list[Path] | None = None,
 ) -> ImportReport:
-    """Import the tree under ``root`` into ``workspace``, keeping its folders."""
+    """Import the tree under ``root`` into ``workspace``, keeping its folders; one commit per batch."""
     root = root.resolve()
     report = ImportReport()
     if files is None:
         files, report.skipped = list_files(root)
     folders: dict[Path, svc.Folder | None] = {Path("."): None}
-    batch = _Batch(session, storage)
-    budget = await svc.Budget.load(session, workspace)
-    max_file = limits["max_file_bytes"]
-    try:
-        for path in files:
-            rel = path.relative_to(root)
-            try:
-                folder = await _folder_for(session, workspace, rel.parent, folders, actor_id, report)
-                staged = _stage_path(storage, path, max_file)
-            except StorageLimitError:
-                report.skipped.append({"path": rel.as_posix(),
-                                       "reason": f"larger than {max_file // (1024 * 1024)} MB"})  # fmt: skip
-            except (svc.DocumentError, OSError) as exc:
-                report.skipped.append({"path": rel.as_posix(), "reason": _message(exc)})
-            else:
+    budget = await svc.Budget.load(session, workspace, all_keys=True)
+    index = await svc.Index.load(session, workspace)
+    for start in range(0, len(files), BATCH):
+        chunk = files[start : start + BATCH]
+        prepared = await asyncio.to_thread(_prepare, storage, root, chunk, limits)
+        blobs = svc.Blobs(storage)
+        try:
+            items = []
+            for rel, new, reason in prepared:
+                if new is None:
+                    report.skipped.append({"path": rel, "reason": reason})
+                    continue
                 try:
-                    new = await check_file(path.name, staged, limits["extract_max_bytes"])
-                    added = await svc.add_file(session, batch.blobs, workspace, folder, new, actor_id,
-                                               may_replace=_always, import_key=_key("path", rel.as_posix()),
-                                               budget=budget)  # fmt: skip
-                    report.count(added.outcome)
-                    await batch.step()
+                    folder = await _folder_for(session, workspace, Path(rel).parent, folders, actor_id, report)
                 except svc.DocumentError as exc:
-                    report.skipped.append({"path": rel.as_posix(), "reason": _message(exc)})
-                finally:
-                    storage.discard(staged)
-            if progress:
-                progress(rel.as_posix())
-        await batch.flush()
-    except BaseException:
-        await session.rollback()
-        batch.blobs.rollback()
-        raise
+                    report.skipped.append({"path": rel, "reason": _message(exc)})
+                    continue
+                items.append(svc.BulkItem(folder, new, _key("path", rel)))
+            await svc.add_files(session, blobs, workspace, items, actor_id, budget, index)
+            await _commit(session, blobs)
+        except BaseException:
+            await session.rollback()
+            blobs.rollback()
+            raise
+        finally:
+            for _, new, _ in prepared:
+                if new is not None:
+                    storage.discard(new.staged)
+        _tally(report, items, lambda item: item.import_key.partition(":")[2] if item.import_key else "")
+        if progress:
+            progress(len(chunk))
     return report
+
+
+def _tally(report: ImportReport, items: list[svc.BulkItem], label: Callable[[svc.BulkItem], str]) -> None:
+    for item in items:
+        if item.outcome in ("created", "version", "unchanged"):
+            report.count(item.outcome)
+        else:
+            report.skipped.append({"path": label(item), "reason": _message(ValueError(item.outcome))})
 
 
 async def _folder_for(
@@ -250,41 +268,47 @@ async def import_corpus(
 ) -> ImportReport:
     """Each row becomes a text document (title, summary and body) in its workspace, created private if missing."""
     report = ImportReport()
-    spaces: dict[str, Workspace] = {}
-    budgets: dict[int, svc.Budget] = {}
-    batch = _Batch(session, storage)
-    try:
-        for row in rows:
-            slug = str(row["workspace"])
-            if slug not in spaces:
-                spaces[slug] = await _corpus_workspace(session, slug, report)
-                budgets[spaces[slug].id] = await svc.Budget.load(session, spaces[slug])
-            workspace = spaces[slug]
-            label = f"{slug}/{row.get('filename') or row.get('id')}"
-            data = corpus_text(row).encode("utf-8")
-            if len(data) > limits["max_file_bytes"]:
-                report.skipped.append({"path": label, "reason": "too large"})
-                continue
-            staged = _stage_bytes(storage, data)
-            try:
-                new = svc.NewFile(filename=str(row.get("filename") or row.get("slug") or row["id"]), staged=staged,
-                                  content_type="text/plain", text=corpus_text(row).strip())  # fmt: skip
-                added = await svc.add_file(session, batch.blobs, workspace, None, new, actor_id, may_replace=_always,
-                                           import_key=_key("corpus", str(row["id"])),
-                                           budget=budgets[workspace.id])  # fmt: skip
-                report.count(added.outcome)
-                await batch.step()
-            except svc.DocumentError as exc:
-                report.skipped.append({"path": label, "reason": _message(exc)})
-            finally:
-                storage.discard(staged)
-            if progress:
-                progress(label)
-        await batch.flush()
-    except BaseException:
-        await session.rollback()
-        batch.blobs.rollback()
-        raise
+    spaces: dict[str, tuple[Workspace, svc.Budget, svc.Index]] = {}
+    for start in range(0, len(rows), BATCH):
+        chunk = rows[start : start + BATCH]
+        blobs = svc.Blobs(storage)
+        by_space: dict[str, list[svc.BulkItem]] = {}
+        labels: dict[int, str] = {}
+        try:
+            for row in chunk:
+                slug = str(row["workspace"])
+                if slug not in spaces:
+                    workspace = await _corpus_workspace(session, slug, report)
+                    spaces[slug] = (workspace, await svc.Budget.load(session, workspace, all_keys=True),
+                                    await svc.Index.load(session, workspace))  # fmt: skip
+                label = f"{slug}/{row.get('filename') or row.get('id')}"
+                text = corpus_text(row)
+                data = text.encode("utf-8")
+                if len(data) > limits["max_file_bytes"]:
+                    report.skipped.append({"path": label, "reason": "too large"})
+                    continue
+                filename = str(row.get("filename") or row.get("slug") or row["id"])
+                staged = _stage_bytes(storage, data)
+                new = svc.NewFile(filename=filename, staged=staged, content_type="text/plain", text=text.strip())
+                item = svc.BulkItem(None, new, _key("corpus", str(row["id"])))
+                labels[id(item)] = label
+                by_space.setdefault(slug, []).append(item)
+            for slug, items in by_space.items():
+                workspace, budget, index = spaces[slug]
+                await svc.add_files(session, blobs, workspace, items, actor_id, budget, index)
+            await _commit(session, blobs)
+        except BaseException:
+            await session.rollback()
+            blobs.rollback()
+            raise
+        finally:
+            for items in by_space.values():
+                for item in items:
+                    storage.discard(item.new.staged)
+        for items in by_space.values():
+            _tally(report, items, lambda item, labels=labels: labels[id(item)])
+        if progress:
+            progress(len(chunk))
     return report
 
 

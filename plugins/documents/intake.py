@@ -36,6 +36,22 @@ def acceptable_name(filename: str) -> bool:
     return len(name) <= 255
 
 
+def check_file_sync(filename: str, staged: StagedFile, extract_max_bytes: int) -> NewFile:
+    """:func:`check_file` for worker threads (bulk imports): the same checks, no time limit on extraction."""
+    if not acceptable_name(filename):
+        raise DocumentError(BAD_NAME)
+    if staged.size == 0:
+        raise DocumentError(EMPTY)
+    try:
+        content_type = sniff(staged.path, filename)
+    except MediaError:
+        raise DocumentError(ZIP_BOMB) from None
+    if content_type is None:
+        raise DocumentError(NOT_ACCEPTED)
+    text = extract_text(staged.path, content_type, extract_max_bytes) if staged.size <= extract_max_bytes else ""
+    return NewFile(filename=filename, staged=staged, content_type=content_type, text=text)
+
+
 async def check_file(filename: str, staged: StagedFile, extract_max_bytes: int) -> NewFile:
     """A :class:`NewFile` ready for :func:`services.add_file`; raises :class:`DocumentError` when refused."""
     if not acceptable_name(filename):

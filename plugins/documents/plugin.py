@@ -11,7 +11,7 @@ and ``user_ids`` for a document), ``documents.folder_created``, ``documents.fold
 
 Settings (``[plugins.documents]``): ``max_file_bytes`` (one file, default 512 MiB),
 ``max_request_bytes`` (one upload request, default 2 GiB), ``extract_max_bytes`` (larger files are
-kept without their text, default 50 MiB).
+kept without their text, default 20 MiB).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class DocumentsPlugin(Plugin):
     requires = ("workspaces",)
 
     def default_settings(self) -> dict[str, Any]:
-        return {"max_file_bytes": 512 * MIB, "max_request_bytes": 2048 * MIB, "extract_max_bytes": 50 * MIB}
+        return {"max_file_bytes": 512 * MIB, "max_request_bytes": 2048 * MIB, "extract_max_bytes": 20 * MIB}
 
     def limits(self, settings: Any) -> dict[str, int]:
         """The effective limits of one app (plugin objects are shared by every app of a process)."""

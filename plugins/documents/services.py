@@ -439,18 +439,31 @@ async def find_document(
 class Budget:
     """What is left of a workspace's quota during one transaction (one usage query, then kept up to date)."""
 
-    def __init__(self, workspace: Workspace, used: int) -> None:
+    def __init__(self, workspace: Workspace, used: int, keys: set[str] | None = None) -> None:
         self.workspace = workspace
         self.used = used
-        self.keys: set[str] = set()
+        self.keys: set[str] = set(keys or ())
+        #: With every key of the workspace loaded (bulk imports), no query is needed per file.
+        self.complete = keys is not None
 
     @classmethod
-    async def load(cls, session: AsyncSession, workspace: Workspace) -> Budget:
-        return cls(workspace, await usage(session, workspace.id))
+    async def load(cls, session: AsyncSession, workspace: Workspace, *, all_keys: bool = False) -> Budget:
+        keys = None
+        if all_keys:
+            rows = await session.execute(
+                select(Version.storage_key)
+                .join(Document, Document.id == Version.document_id)
+                .where(Document.workspace_id == workspace.id)
+                .distinct()
+            )
+            keys = {key for (key,) in rows}
+        return cls(workspace, await usage(session, workspace.id), keys)
 
     async def charge(self, session: AsyncSession, key: str, size: int) -> None:
         """Count a new file; raises :class:`QuotaError` when it does not fit (the same content counts once)."""
-        if key in self.keys or await _key_in_workspace(session, self.workspace.id, key):
+        if key in self.keys:
+            return
+        if not self.complete and await _key_in_workspace(session, self.workspace.id, key):
             return
         if self.used + size > self.workspace.quota_bytes:
             raise QuotaError(N_("Not enough space left in this workspace (quota reached)."))
@@ -542,6 +555,102 @@ async def add_file(
     version = await _new_version(session, blobs, document, new, actor_id)
     await _enqueue(session, [document.id])
     return Added(document, version, "created")
+
+
+class Index:
+    """A workspace's live documents by import key and by (folder, name), for bulk imports (one query)."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[str, Document] = {}
+        self.by_name: dict[tuple[int | None, str], Document] = {}
+        #: Storage key of each document's current version (``id(document)`` → key).
+        self.current: dict[int, str] = {}
+
+    @classmethod
+    async def load(cls, session: AsyncSession, workspace: Workspace) -> Index:
+        index = cls()
+        rows = await session.execute(
+            select(Document, Version.storage_key)
+            .outerjoin(Version, (Version.document_id == Document.id) & (Version.number == Document.current_version))
+            .where(Document.workspace_id == workspace.id, Document.trashed_at.is_(None))
+        )
+        for document, key in rows:
+            index.add(document, key or "")
+        return index
+
+    def add(self, document: Document, key: str) -> None:
+        if document.import_key:
+            self.by_key[document.import_key] = document
+        self.by_name[(document.folder_id, document.name.lower())] = document
+        self.current[id(document)] = key
+
+    def find(self, folder_id: int | None, name: str, import_key: str | None) -> Document | None:
+        found = self.by_key.get(import_key) if import_key else None
+        return found or self.by_name.get((folder_id, name.lower()))
+
+
+@dataclass
+class BulkItem:
+    folder: Folder | None
+    new: NewFile
+    import_key: str | None = None
+    #: Set by :func:`add_files`: ``created``, ``version``, ``unchanged`` or an error message.
+    outcome: str = ""
+    document: Document | None = None
+
+
+async def add_files(
+    session: AsyncSession, blobs: Blobs, workspace: Workspace, items: list[BulkItem], actor_id: int | None,
+    budget: Budget, index: Index,
+) -> None:  # fmt: skip
+    """Keep many files at once (imports): the same rules as :func:`add_file` (a same-named or same-key
+    document gets a new version, identical content adds nothing, the quota is checked), with a
+    handful of queries for the whole list.  Sets each item's ``outcome``; refused items keep nothing."""
+    plans: list[BulkItem] = []
+    for item in items:
+        name = clean_document_name(item.new.filename, item.new.content_type)
+        folder_id = item.folder.id if item.folder else None
+        existing = index.find(folder_id, name, item.import_key)
+        if existing is not None and index.current.get(id(existing)) == item.new.staged.key:
+            item.outcome, item.document = "unchanged", existing
+            continue
+        try:
+            await budget.charge(session, item.new.staged.key, item.new.staged.size)
+        except QuotaError as exc:
+            item.outcome = str(exc)
+            continue
+        if existing is None:
+            existing = Document(workspace_id=workspace.id, folder_id=folder_id, name=name, created_by=actor_id,
+                                import_key=item.import_key)  # fmt: skip
+            session.add(existing)
+            item.outcome = "created"
+        else:
+            item.outcome = "version"
+        item.document = existing
+        index.add(existing, item.new.staged.key)
+        plans.append(item)
+    if not plans:
+        return
+    await session.flush()  # ids of the new documents, in one round trip
+    versions = []
+    for item in plans:
+        document = item.document
+        assert document is not None
+        blobs.commit(item.new.staged)
+        number = document.current_version + 1
+        versions.append(
+            Version(
+                document_id=document.id, number=number, storage_key=item.new.staged.key, size=item.new.staged.size,
+                content_type=item.new.content_type, filename=document.name, uploaded_by=actor_id, text=item.new.text,
+            )
+        )  # fmt: skip
+        document.current_version = number
+        document.size = item.new.staged.size
+        document.content_type = item.new.content_type
+        document.updated_at = now()
+    session.add_all(versions)
+    await session.flush()
+    await _enqueue(session, dict.fromkeys(item.document.id for item in plans if item.document is not None))
 
 
 async def add_version(

@@ -615,7 +615,17 @@ class WorkspacesController(Controller):
         return await render(
             request,
             "workspaces/page_history.html",
-            space_context(acc, item=item, page_slug=page, revisions=revs, authors=authors, diff=diff, a=a, b=b),
+            space_context(
+                acc,
+                item=item,
+                page_slug=page,
+                revisions=revs,
+                authors=authors,
+                diff=diff,
+                a=a,
+                b=b,
+                field_labels={"title": N_("Title"), "body": N_("Text (Markdown)")},
+            ),
         )
 
     @post("/{slug:str}/paginas/{page:str}/restaurar/{number:int}", name="workspaces:restore_page")

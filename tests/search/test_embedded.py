@@ -278,3 +278,15 @@ def test_builds_in_progress_survive_a_swap_and_crashed_ones_go(tmp_path: Path):
     backend.rebuild([doc("a", "Documento")])
     assert running.exists()
     assert not crashed.exists()
+
+
+def test_configured_synonyms_sit_on_top_of_the_defaults(tmp_path: Path):
+    backend = TantivyBackend(tmp_path, synonyms={"parking": ["estacionamento"]})
+    backend.upsert([doc("e", "Estacionamento"), doc("r", "Resíduos urbanos")])
+    assert [h.id for h in backend.search(SearchQuery("parking")).hits] == ["pages.page:e"]
+    backend.configure_synonyms({"lixo": ["resíduos"]})
+    assert [h.id for h in backend.search(SearchQuery("lixo")).hits] == ["pages.page:r"]
+    assert [h.id for h in backend.search(SearchQuery("parking")).hits] == ["pages.page:e"]  # still there
+    backend.configure_synonyms({})
+    assert backend.search(SearchQuery("lixo")).total == 0
+    assert backend.synonyms == {"parking": ["estacionamento"]}

@@ -448,3 +448,19 @@ def test_in_process_job_indexes_soon_after_a_change(tmp_path, database_url, back
         create_item(app, live, "Campanha de vacinação animal")
         assert wait_for(lambda: api(client, "vacinação")["total"] == 1, timeout=15)
         assert wait_for(lambda: outbox_count(live) == 0, timeout=5)
+
+
+def test_an_empty_index_is_rebuilt_at_start_up(tmp_path, database_url):
+    """A new engine (or an embedded index of an older schema) is refilled from the database on start-up."""
+    from concelho.suite.app import create_app
+    from litestar.testing import TestClient
+
+    from ..conftest import settings_for, wait_for
+
+    quiet = settings_for(tmp_path / "var", database_url, SUITE_BACKGROUND_JOBS="false")
+    app = create_app(quiet)
+    create_item(app, quiet, "Roteiro das capelas")
+    create_item(app, quiet, "Rascunho das capelas", status="draft")
+    with TestClient(app, base_url="http://testserver.local") as client:
+        assert wait_for(lambda: api(client, "capelas")["total"] == 1, timeout=15)
+    assert index_ids(app) == database_ids(app, quiet)

@@ -14,7 +14,7 @@ from alembic import op
 revision: str = "documents_0001"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = ("documents",)
-depends_on: str | Sequence[str] | None = ("core_0004", "workspaces_0001")
+depends_on: str | Sequence[str] | None = ("core_0001", "workspaces_0001")
 
 
 def upgrade() -> None:
