@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from .common import emit, fail, load_suite, run_db
+from .users import FormatOpt, check_format
 
 app = typer.Typer(help="Departments (the org chart).", no_args_is_help=True)
 
@@ -35,17 +36,25 @@ def list_(json_output: Annotated[bool, typer.Option("--json", help="Print JSON")
 
 @app.command("import")
 def import_(
-    path: Annotated[Path, typer.Argument(help="CSV file: code,name[,parent_code,email,phone,sort_order]")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV file: code,name[,parent_code,email,phone,sort_order]; or an LDIF export of Active Directory "
+            "(organisational units: ou → code, description → name, parent from the DN)"
+        ),
+    ],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report, change nothing")] = False,
+    fmt: FormatOpt = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
-    """Create or update departments from CSV (all or nothing; idempotent by code)."""
+    """Create or update departments from CSV or LDIF (all or nothing; idempotent by code)."""
     from concelho.suite.imports import ImportError_, import_departments
 
+    check_format(fmt)
     load_suite()
 
     async def op(session):  # type: ignore[no-untyped-def]
-        return await import_departments(session, path, dry_run=dry_run)
+        return await import_departments(session, path, dry_run=dry_run, fmt=fmt)
 
     try:
         result = run_db(op)

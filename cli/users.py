@@ -148,24 +148,47 @@ def set_roles_(
     )
 
 
+FormatOpt = Annotated[
+    str | None,
+    typer.Option("--format", "-f", help="csv or ldif (default: ldif for .ldif/.ldf files, else csv)"),
+]
+
+
+def check_format(fmt: str | None) -> None:
+    from concelho.suite.imports import FORMATS
+
+    if fmt is not None and fmt.strip().lower() not in FORMATS:
+        fail(f"unknown format {fmt!r}: use {' or '.join(FORMATS)}", 2)
+
+
 @app.command("import")
 def import_(
     path: Annotated[
         Path,
-        typer.Argument(help="CSV file: username,email[,name,employee_number,department,job_title,phone,kind,roles]"),
+        typer.Argument(
+            help="CSV file: username,email[,name,employee_number,department,job_title,phone,kind,roles]; "
+            "or an LDIF export of Active Directory (sAMAccountName, mail, displayName, employeeID, department, "
+            "title, telephoneNumber, userAccountControl)"
+        ),
     ],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report, change nothing")] = False,
     deactivate_missing: Annotated[
         bool, typer.Option("--deactivate-missing", help="Full sync: disable users absent from the file")
     ] = False,
+    fmt: FormatOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Create or update users from CSV; all rows are validated first and nothing changes on any error."""
-    from concelho.suite.imports import ImportError_, import_users
+    """Create or update users from CSV or LDIF; all entries are validated first and nothing changes on any error.
+
+    LDIF: accounts disabled in the directory disable their user (or are skipped when unknown here);
+    kind and roles of existing users are kept.
+    """
+    from concelho.suite.imports import ImportError_, detect_format, import_users
     from rich.progress import Progress
 
     from .common import err_console
 
+    check_format(fmt)
     load_suite()
     # Progress goes to stderr, and only on a terminal (no stray blank lines in pipes and scripts).
     show_progress = not json_output and err_console.is_terminal
@@ -179,6 +202,7 @@ def import_(
                 dry_run=dry_run,
                 deactivate_missing=deactivate_missing,
                 progress=lambda n: progress.update(task, completed=n),
+                fmt=fmt,
             )
 
         try:
@@ -192,9 +216,11 @@ def import_(
                 print(f"{path}: {line}", file=sys.stderr)
             fail(f"{len(exc.errors)} error(s) in {path}; nothing was imported")
     data = {"ok": True, **result.as_dict(), "deactivated_users": result.details}
-    emit(
-        data,
-        json_output,
+    summary = (
         f"{'dry run: ' if dry_run else ''}{result.created} created, {result.updated} updated, "
-        f"{result.unchanged} unchanged, {result.deactivated} deactivated",
+        f"{result.unchanged} unchanged, {result.deactivated} deactivated"
     )
+    if detect_format(path, fmt) == "ldif":
+        data.update(skipped=result.skipped, skipped_users=result.skipped_details)
+        summary += f", {result.skipped} skipped (disabled in the directory)"
+    emit(data, json_output, summary)

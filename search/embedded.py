@@ -103,6 +103,7 @@ BATCH_SIZE = 5000
 WRITER_HEAP = 128_000_000
 FACET_SIZE = 500
 SNIPPET_CHARS = 220
+RELOAD_EVERY = 5.0  # seconds
 HIGHLIGHT_MAX_CHARS = 20_000  # only the start of a very long body is searched for a snippet window
 
 
@@ -167,7 +168,8 @@ class TantivyBackend:
         self._index: tantivy.Index | None = None
         self._pointer_state: tuple[int, int] | None = None
         self._path = self.index_dir
-        self._meta_state: tuple[int, int] | None = None
+        self._meta_state: tuple[int, int, int, int] | None = None
+        self._reloaded = time.monotonic()
         #: Synonyms given at construction (the suite passes ``DEFAULT_SYNONYMS``) stay underneath the
         #: site's own, which ``configure_synonyms`` replaces (as in the Meilisearch backend).
         self.base_synonyms: dict[str, list[str]] = {k: list(v) for k, v in (synonyms or {}).items()}
@@ -301,17 +303,20 @@ class TantivyBackend:
             self._meta_state = self._meta_stat()
             return index
 
-    def _meta_stat(self) -> tuple[int, int] | None:
+    def _meta_stat(self) -> tuple[int, int, int, int] | None:
         try:
             st = (self._path / "meta.json").stat()
         except FileNotFoundError:
             return None
-        return (st.st_ino, st.st_mtime_ns)
+        return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
 
     def _follow_commits(self, index: tantivy.Index) -> None:
+        """Reload the reader after another process's commit (seen on ``meta.json``, which tantivy replaces
+        on every commit) and, in case two commits left identical file stats, at most every few seconds."""
         meta = self._meta_stat()
-        if meta != self._meta_state:
-            self._meta_state = meta
+        now = time.monotonic()
+        if meta != self._meta_state or now - self._reloaded > RELOAD_EVERY:
+            self._meta_state, self._reloaded = meta, now
             if meta is not None:  # None: the generation is gone, CURRENT moves on at the next call
                 index.reload()
 

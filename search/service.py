@@ -49,6 +49,8 @@ class Runtime:
     synonyms_version: str | None = None
     synonyms_checked: float = 0.0
     wake: asyncio.Event | None = None
+    #: The start-up work (:func:`startup`) is over, whatever its outcome.
+    started: bool = False
 
 
 def runtime(state: Any) -> Runtime:
@@ -376,6 +378,13 @@ async def startup(state: Any) -> None:
     """At start-up (in the background): create the index, apply synonyms, and refill an index found empty
     while the database has documents (a new engine, or an embedded index of an older schema version).
     Failures are only logged: the pages fall back to the database meanwhile."""
+    try:
+        await _startup(state)
+    finally:
+        runtime(state).started = True
+
+
+async def _startup(state: Any) -> None:
     try:
         await asyncio.to_thread(state.search.ensure_index)
     except Exception as exc:

@@ -288,3 +288,26 @@ def test_items_tagged_destaque_are_highlighted_on_the_home_page(editor):
     post_form(editor, f"{url}/action", {"action": "publish"})
     home = editor.get("/").text
     assert 'id="highlights-title"' in home and 'href="/noticias/em-destaque"' in home
+
+
+def test_cache_hits_are_served_as_html(editor, app):
+    url = new_article(editor, title="Tipo").headers["location"].split("?")[0]
+    post_form(editor, f"{url}/action", {"action": "publish"})
+    from litestar.testing import TestClient
+
+    with TestClient(app, base_url="http://testserver.local") as anon:
+        first = anon.get("/noticias/tipo")
+        hit = anon.get("/noticias/tipo")
+        assert first.headers["content-type"] == hit.headers["content-type"] == "text/html; charset=utf-8"
+        assert hit.text == first.text
+
+
+def test_language_switch_on_an_item_goes_to_its_translation(editor):
+    url = new_article(editor, title="Feira do livro").headers["location"].split("?")[0]
+    post_form(editor, f"{url}/action", {"action": "publish"})
+    en = post_form(editor, "/intranet/content/new?type=news.article",
+                   {"title": "Book fair", "body": "x", "language": "en", "audience": "public",
+                    "translation_of": url.rsplit("/", 1)[1]})  # fmt: skip
+    post_form(editor, f"{en.headers['location'].split('?')[0]}/action", {"action": "publish"})
+    html = editor.get("/noticias/feira-do-livro").text
+    assert 'href="/noticias/book-fair?lang=en"' in html

@@ -1,7 +1,8 @@
 """Helpers and fixtures for the search integration tests (outbox, indexer, pages, API, CLI).
 
-Imported by the test modules (``from .integration import quiet_settings``): that fixture overrides the
-root ``settings`` so the in-process background jobs stay off and each test drains the outbox itself.
+Imported by the test modules (``from .integration import quiet_settings, started_client``): they override
+the root ``settings`` (no in-process background jobs: each test drains the outbox itself) and ``client``
+(returned once the app's search start-up is over, so it never races with the test).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from concelho.suite.content.models import ContentItem
 from concelho.suite.content.service import ContentInput, save, transition
 from concelho.suite.db import Database
 from concelho.suite.settings import Settings
+from litestar.testing import TestClient
 from sqlalchemy import func, select
 
-from ..conftest import settings_for
+from ..conftest import settings_for, wait_for
 
 EVERYTHING = Visibility(everything=True)
 
@@ -31,6 +33,16 @@ EVERYTHING = Visibility(everything=True)
 def quiet_settings(tmp_path: Path, database_url: str) -> Settings:
     """The root fixture's settings without in-process jobs (tests drain the outbox themselves)."""
     return settings_for(tmp_path / "var", database_url, SUITE_BACKGROUND_JOBS="false")
+
+
+@pytest.fixture(name="client")
+def started_client(app: Any) -> Iterator[TestClient]:
+    """The root ``client``, returned once the app's search start-up work is over (no race with the test)."""
+    from concelho.search.service import runtime
+
+    with TestClient(app, base_url="http://testserver.local") as test_client:
+        assert wait_for(lambda: runtime(app.state.suite).started, timeout=30)
+        yield test_client
 
 
 def run(coro: Any) -> Any:
@@ -130,7 +142,13 @@ def drain(app: Any, settings: Settings, *, retry_now: bool = True) -> DrainResul
     async def go() -> DrainResult:
         database = Database(settings.database_url)
         try:
-            return await indexer_for(app, database).drain(retry_now=retry_now)
+            indexer = indexer_for(app, database)
+            for _ in range(300):  # the app's start-up may be rebuilding an empty index (it holds the lease)
+                result = await indexer.drain(retry_now=retry_now)
+                if not result.busy:
+                    return result
+                await asyncio.sleep(0.1)
+            raise AssertionError("the indexer lease stayed busy for 30 s")
         finally:
             await database.dispose()
 

@@ -38,6 +38,7 @@ from .integration import (
     outbox_rows,
     quiet_settings,  # noqa: F401  (the `settings` fixture without in-process jobs)
     run,
+    started_client,  # noqa: F401  (the `client` fixture, after the search start-up)
     with_db,
 )
 

@@ -14,7 +14,14 @@ from concelho.search.models import SearchMiss, SearchSynonym
 from sqlalchemy import select
 
 from ..conftest import login, post_form
-from .integration import BrokenEngine, create_item, drain, quiet_settings, with_db  # noqa: F401
+from .integration import (  # noqa: F401  (quiet_settings, started_client: fixtures)
+    BrokenEngine,
+    create_item,
+    drain,
+    quiet_settings,
+    started_client,
+    with_db,
+)
 
 HTMX = {"HX-Request": "true"}
 
