@@ -222,5 +222,5 @@ def import_(
     )
     if detect_format(path, fmt) == "ldif":
         data.update(skipped=result.skipped, skipped_users=result.skipped_details)
-        summary += f", {result.skipped} skipped (disabled in the directory)"
+        summary += f", {result.skipped} skipped"
     emit(data, json_output, summary)

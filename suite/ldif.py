@@ -63,7 +63,7 @@ def _physical_lines(data: str | bytes) -> list[str] | list[bytes]:
     if isinstance(data, bytes):
         if data.startswith((b"\xff\xfe", b"\xfe\xff")):
             try:
-                return data.decode("utf-16").split("\n")
+                return data.decode("utf-16").removeprefix("\ufeff").split("\n")
             except UnicodeDecodeError:
                 raise LdifError(["not UTF-16 text"]) from None
         return data.removeprefix(b"\xef\xbb\xbf").split(b"\n")

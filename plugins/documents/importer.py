@@ -119,8 +119,14 @@ def _stage_bytes(storage: LocalStorage, data: bytes) -> StagedFile:
 Prepared = tuple[str, "svc.NewFile | None", str]
 
 
-def _prepare(storage: LocalStorage, root: Path, paths: list[Path], limits: dict[str, int]) -> list[Prepared]:
-    """In a worker thread: stage, sniff and extract each file; ``(relative path, file or None, reason)``."""
+def _prepare(
+    storage: LocalStorage, root: Path, paths: list[Path], limits: dict[str, int], known: dict[str, str]
+) -> list[Prepared]:
+    """In a worker thread: stage, sniff and extract each file; ``(relative path, file or None, reason)``.
+
+    A file whose content is that of the document imported from the same path before (``known``: import
+    key → current storage key) is not sniffed or read again: :func:`svc.add_files` will find it unchanged.
+    """
     out: list[Prepared] = []
     max_file = limits["max_file_bytes"]
     for path in paths:
@@ -132,6 +138,9 @@ def _prepare(storage: LocalStorage, root: Path, paths: list[Path], limits: dict[
             continue
         except OSError as exc:
             out.append((rel, None, f"cannot be read ({exc.strerror or exc})"))
+            continue
+        if known.get(_key("path", rel)) == staged.key:
+            out.append((rel, svc.NewFile(filename=path.name, staged=staged, content_type=""), ""))
             continue
         try:
             out.append((rel, check_file_sync(path.name, staged, limits["extract_max_bytes"]), ""))
@@ -182,9 +191,10 @@ async def import_directory(
     folders: dict[Path, svc.Folder | None] = {Path("."): None}
     budget = await svc.Budget.load(session, workspace, all_keys=True)
     index = await svc.Index.load(session, workspace)
+    known = {key: index.current.get(id(doc), "") for key, doc in index.by_key.items()}
     for start in range(0, len(files), BATCH):
         chunk = files[start : start + BATCH]
-        prepared = await asyncio.to_thread(_prepare, storage, root, chunk, limits)
+        prepared = await asyncio.to_thread(_prepare, storage, root, chunk, limits, known)
         blobs = svc.Blobs(storage)
         try:
             items = []

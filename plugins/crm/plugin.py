@@ -1,0 +1,91 @@
+"""The CRM plugin object: settings (topics, reference prefix, limits), routes, navigation."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from concelho.suite.i18n import N_
+from concelho.suite.plugins import NavItem, Plugin, PluginError
+
+if TYPE_CHECKING:
+    from concelho.suite.settings import Settings
+
+DEFAULT_TOPICS = [
+    "Via pública e iluminação||5",
+    "Ambiente e resíduos||5",
+    "Água e saneamento||3",
+    "Urbanismo||15",
+    "Ação social||10",
+    "Outro assunto||15",
+]
+
+
+def parse_settings(raw: dict[str, Any]) -> dict[str, Any]:
+    prefix = str(raw.get("reference_prefix") or "").strip().upper()
+    if not re.fullmatch(r"[A-Z]{1,8}", prefix):
+        raise PluginError(f"[plugins.crm] reference_prefix must be 1-8 letters, got {prefix!r}")
+    topics = raw.get("topics") or []
+    if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
+        raise PluginError('[plugins.crm] topics must be a list of "Label|DEPARTMENT-CODE|SLA days" strings')
+    out = {**raw, "reference_prefix": prefix}
+    for key in ("rate_limit", "rate_window_seconds", "max_attachments", "attachment_max_bytes"):
+        try:
+            out[key] = int(raw[key])
+        except (TypeError, ValueError):
+            raise PluginError(f"[plugins.crm] {key} must be a whole number") from None
+        if out[key] < 1:
+            raise PluginError(f"[plugins.crm] {key} must be at least 1")
+    return out
+
+
+class CrmPlugin(Plugin):
+    name = "crm"
+    label = "Citizen contact (Fale Connosco)"
+    version = "0.1.0"
+    permissions = {
+        "crm.view": "See and answer the citizen cases of one's department",
+        "crm.manage": "See every citizen case, route and assign cases",
+    }
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: Per app: the per-IP submission limiter store (its own namespace of ``core_kv``).
+        self._limit_stores: dict[int, Any] = {}
+
+    def default_settings(self) -> dict[str, Any]:
+        return {
+            "reference_prefix": "VM",
+            # One topic per entry: "Label|DEPARTMENT-CODE|SLA days" (department and SLA optional).
+            "topics": list(DEFAULT_TOPICS),
+            "rate_limit": 10,  # submissions per IP and window
+            "rate_window_seconds": 3600,
+            "max_attachments": 3,
+            "attachment_max_bytes": 10 * 1024 * 1024,
+        }
+
+    def configure(self, settings: Settings) -> None:
+        self.settings = self.settings_for(settings)
+
+    def settings_for(self, settings: Settings) -> dict[str, Any]:
+        """The effective settings of one app (plugin objects are shared by every app of the process)."""
+        return parse_settings({**self.default_settings(), **settings.for_plugin(self.name)})
+
+    def limit_store(self, state: Any) -> Any:
+        store = self._limit_stores.get(id(state))
+        if store is None:
+            from concelho.suite.stores import DatabaseStore
+
+            store = self._limit_stores[id(state)] = DatabaseStore(state.database, "crm.submissions.ip")
+        return store
+
+    def route_handlers(self) -> list[Any]:
+        from .controllers import CasesController, ContactController, ServiceRequestController
+
+        return [ContactController, ServiceRequestController, CasesController]
+
+    def nav_items(self) -> list[NavItem]:
+        return [
+            NavItem(N_("Contact us"), "/fale-connosco", area="portal", order=90),
+            NavItem(N_("Citizen cases"), "/intranet/crm/casos", area="intranet", permission="crm.view", order=40),
+        ]
