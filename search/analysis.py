@@ -365,8 +365,9 @@ class Matcher:
     ``d`` edits keeps one of them intact).  Only those words are folded and checked exactly.
     """
 
-    def __init__(self, groups: Iterable[Group]) -> None:
+    def __init__(self, groups: Iterable[Group], no_typos: Iterable[str] = ()) -> None:
         groups = list(groups)
+        no_typos = set(no_typos)
         #: how many words the query has (a text that matches this many needs no other)
         self.words = len(groups)
         self.exact: set[str] = set()
@@ -378,10 +379,11 @@ class Matcher:
             for word in group.all_words():
                 self.exact.add(word.text)
                 self.stems.update(stems_of(word.text))
+                typos = 0 if word.text in no_typos else word.typos
                 if word.prefix:
-                    self.prefixes.append((word.text, word.typos, frozenset(word.text)))
-                elif word.typos:
-                    self.fuzzy.append((word.text, word.typos, frozenset(word.text)))
+                    self.prefixes.append((word.text, typos, frozenset(word.text)))
+                elif typos:
+                    self.fuzzy.append((word.text, typos, frozenset(word.text)))
         self._heads = {s[:2] for s in self.stems}
         self._cache: dict[str, bool] = {}
         self._candidates: re.Pattern[str] | None = None

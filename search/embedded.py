@@ -93,6 +93,9 @@ PREFIX_EXPANSIONS = 12
 PREFIX_WEIGHT = 0.8
 PREFIX_ANY_WEIGHT = 0.3
 SYNONYM_WEIGHT = 0.7
+#: Words found in this many documents (and this share of the index) get no typo tolerance.
+COMMON_MIN = 500
+COMMON_SHARE = 0.01
 
 #: Recency tie-breaker: score × log2(2 + recency) with recency in [0, RECENCY_MAX] (≤ 0.7 %).
 RECENCY_MAX = 0.01
@@ -485,7 +488,7 @@ class TantivyBackend:
     def _word_query(self, word: Word, searcher: tantivy.Searcher, scoring: bool = True) -> Query:
         """Documents with ``word`` in any form; ``scoring=False`` gives the same documents with fewer
         clauses (stems and the ``text_f`` automata cover the exact, title and completion clauses)."""
-        typos = word.typos
+        typos = 0 if self._common(word, searcher) else word.typos
         stems = stems_of(word.text)
         leaves: list[tuple[Occur, Query]] = []
 
@@ -519,6 +522,14 @@ class TantivyBackend:
                     if term != word.text:
                         add(self._term(f"{field}_f", term), weight * PREFIX_WEIGHT)
         return Query.boolean_query(leaves)
+
+    @staticmethod
+    def _common(word: Word, searcher: tantivy.Searcher) -> bool:
+        """A common word, spelled right, gets no typo tolerance: its typo neighbours are other common
+        words (noise, and long posting lists)."""
+        return bool(word.typos) and searcher.doc_freq(ALL_WORDS, word.text) >= max(
+            COMMON_MIN, COMMON_SHARE * searcher.num_docs
+        )
 
     def _group_query(self, group: Group, searcher: tantivy.Searcher, scoring: bool = True) -> Query:
         alternatives: list[tuple[Occur, Query]] = []
@@ -579,7 +590,10 @@ class TantivyBackend:
         total = result.count or 0
 
         hits: list[SearchHit] = []
-        matcher = Matcher(groups) if query.highlight else None
+        matcher = None
+        if query.highlight:
+            exact_only = {w.text for g in groups for w in g.all_words() if self._common(w, searcher)}
+            matcher = Matcher(groups, exact_only)
         for score, address in result.hits[: query.limit] if query.limit > 0 else []:
             payload = json.loads(searcher.doc(address)["payload"][0])
             hits.append(self._hit(payload, score if isinstance(score, float) else 0.0, matcher))

@@ -107,14 +107,27 @@ def pending(settings: Settings, registry: PluginRegistry) -> list[str]:
 
 
 def current(settings: Settings, registry: PluginRegistry) -> list[str]:
+    """The applied head of every branch, as ``"<revision> (<branch>)"``.
+
+    Alembic's version table omits a revision that another applied revision depends on
+    (a plugin depending on the core's head), so branches are read from everything applied.
+    """
     heads = _db_heads(settings)
+    if not heads:
+        return []
     script = ScriptDirectory.from_config(alembic_config(settings, registry))
+    applied = {sc.revision: sc for sc in script.iterate_revisions(heads, "base")}
+    superseded: set[str] = set()
+    for sc in applied.values():
+        down = sc.down_revision
+        superseded.update([down] if isinstance(down, str) else list(down or ()))
     out = []
-    for rev in heads:
-        sc = script.get_revision(rev)
-        labels = ",".join(sorted(_branch_of(script, rev))) if sc else "?"
+    for rev in applied:
+        if rev in superseded:
+            continue
+        labels = ",".join(sorted(_branch_of(script, rev))) or "?"
         out.append(f"{rev} ({labels})")
-    return out
+    return sorted(out)
 
 
 def _branch_of(script: ScriptDirectory, rev: str) -> set[str]:

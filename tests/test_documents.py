@@ -786,3 +786,21 @@ def test_corpus_workspace_documents_import_and_are_readable_and_searchable_only_
     assert client.get(f"/intranet/espacos/recursos-humanos/documentos/d/{salaries.id}/").status_code == 404
     as_user(client, "eva")
     assert client.get(url).status_code == 404 and client.get(f"{url}descarregar").status_code == 404
+
+
+def test_staged_files_left_by_a_crashed_process_are_swept_at_start(settings):
+    import os
+    import time
+
+    from concelho.suite.app import create_app
+    from litestar.testing import TestClient
+
+    tmp = storage_root(settings) / "tmp"
+    tmp.mkdir(parents=True)
+    (tmp / "up-old").write_bytes(b"half an upload")
+    (tmp / "up-new").write_bytes(b"an upload in flight")
+    old = time.time() - 7 * 3600
+    os.utime(tmp / "up-old", (old, old))
+    with TestClient(create_app(settings)):
+        pass
+    assert sorted(p.name for p in tmp.iterdir()) == ["up-new"]

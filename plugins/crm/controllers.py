@@ -16,7 +16,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Stream
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,10 +64,12 @@ async def _submit(
     form: Any,
     topic: services.Topic | None,
     topics: list[services.Topic] | None,
+    extra_errors: dict[str, str] | None = None,
+    extra_uploads: list[tuple[str, UploadFile]] | None = None,
 ) -> tuple[dict[str, str], Response | None]:
     """Validate, create the case with its attachments, queue the confirmation; errors or the redirect."""
     cfg = crm_settings(request)
-    errors = data.validate(topics)
+    errors = {**data.validate(topics), **(extra_errors or {})}
     uploads = _uploads(form)
     if len(uploads) > cfg["max_attachments"]:
         errors["files"] = N_("Too many files.")
@@ -75,12 +77,12 @@ async def _submit(
         return errors, None
     case, token = await services.create_case(db, data, prefix=cfg["reference_prefix"], topic=topic)
     storage = request.app.state.suite.storage
-    for upload in uploads:
+    for field, upload in [("files", u) for u in uploads] + [(k, u) for k, u in (extra_uploads or [])]:
         try:
             await services.store_attachment(db, storage, case, upload, cfg["attachment_max_bytes"])
         except MediaError as exc:
             await db.rollback()
-            return {"files": str(exc)}, None
+            return {field: str(exc)}, None
     link = str(request.base_url).rstrip("/") + tracking_url(case, token)
     await services.notify_citizen(
         db,
@@ -177,7 +179,9 @@ class ContactController(Controller):
         uploads = _uploads(form)
         cfg = crm_settings(request)
         if not body and not uploads:
-            return await self._tracking_page(request, db, case, token, {"body": N_("Write a reply or add a file.")}, 400)
+            return await self._tracking_page(
+                request, db, case, token, {"body": N_("Write a reply or add a file.")}, 400
+            )
         if len(body) > 5000 or len(uploads) > cfg["max_attachments"]:
             errors = {"body": N_("The message must have at most 5000 characters.")}
             return await self._tracking_page(request, db, case, token, errors, 400)
@@ -250,6 +254,7 @@ class ServiceRequestController(Controller):
             "crm/request.html",
             {
                 "service": service,
+                "fields": services.request_fields(service.data),
                 "form": form,
                 "errors": errors,
                 "max_files": crm_settings(request)["max_attachments"],
@@ -271,9 +276,22 @@ class ServiceRequestController(Controller):
         if await _rate_limited(request):
             errors = {"form": N_("Too many messages from your connection. Please try again later.")}
             return await self._form(request, service, kept, errors, 429)
-        data = _case_input(form, service_code=code)
+        fields = services.request_fields(service.data)
+        for spec in fields:
+            kept[spec.key] = (
+                [str(v) for v in form.getall(spec.key, [])]
+                if spec.kind == "multichoice"
+                else ("" if spec.kind == "file" else str(form.get(spec.key, "") or ""))
+            )
+        files = {
+            spec.key: upload
+            for spec in fields
+            if spec.kind == "file" and isinstance(upload := form.get(spec.key), UploadFile) and upload.filename
+        }
+        values, field_errors = services.validate_request_fields(fields, form, files)
+        data = _case_input(form, service_code=code, extra=values)
         data.topic = service.title
-        errors, response = await _submit(request, db, data, form, None, None)
+        errors, response = await _submit(request, db, data, form, None, None, field_errors, list(files.items()))
         if response is not None:
             return response
         return await self._form(request, service, kept, errors, 400)
@@ -290,7 +308,7 @@ class CasesController(Controller):
         return case
 
     @get("/casos", name="crm:cases")
-    async def cases(self, request: Request, db: NamedDependency[AsyncSession], estado: str = "") -> Response:
+    async def cases(self, request: Request, db: NamedDependency[AsyncSession], estado: FromQuery[str] = "") -> Response:
         status = estado if estado in services.STATUS_LABELS else ""
         rows = await services.visible_cases(db, request.scope["user"], status)
         departments = {d.id: d.name for d in (await db.execute(select(Department))).scalars()}
@@ -363,7 +381,9 @@ class CasesController(Controller):
         if username:
             target = (await db.execute(select(User).where(User.username == username))).scalar_one_or_none()
             if target is None:
-                return await self._detail(request, db, case, {"assign": N_("There is no user with that username.")}, 400)
+                return await self._detail(
+                    request, db, case, {"assign": N_("There is no user with that username.")}, 400
+                )
             case.assignee_id = target.id
             if case.status in ("new", "reopened"):
                 await services.change_status(db, case, "assigned", user.display_name)
@@ -377,7 +397,9 @@ class CasesController(Controller):
         body = str(form.get("body", "")).strip()
         kind = "public_reply" if str(form.get("kind", "")) == "public_reply" else "internal_note"
         if not body or len(body) > 5000:
-            return await self._detail(request, db, case, {"body": N_("Write the message (at most 5000 characters).")}, 400)
+            return await self._detail(
+                request, db, case, {"body": N_("Write the message (at most 5000 characters).")}, 400
+            )
         author = request.scope["user"].display_name
         await services.add_event(db, case, kind, body, author)
         if kind == "public_reply":

@@ -137,9 +137,10 @@ async def next_reference(session: AsyncSession, prefix: str, year: int) -> str:
         from sqlalchemy.dialects.sqlite import insert
     await session.execute(insert(Counter).values(year=year, value=0).on_conflict_do_nothing(index_elements=["year"]))
     await session.execute(
-        update(Counter).where(Counter.year == year).values(value=Counter.value + 1).execution_options(
-            synchronize_session=False
-        )
+        update(Counter)
+        .where(Counter.year == year)
+        .values(value=Counter.value + 1)
+        .execution_options(synchronize_session=False)
     )
     value = (await session.execute(select(Counter.value).where(Counter.year == year))).scalar_one()
     return f"{prefix}-{year}-{value:06d}"
@@ -296,3 +297,81 @@ async def notify_citizen(session: AsyncSession, case: Case, subject: str, body: 
         return False
     await queue_mail(session, citizen.email, subject, body)
     return True
+
+
+REQUEST_FIELD_KINDS = ("text", "number", "date", "choice", "multichoice", "file")
+
+
+@dataclass(frozen=True)
+class RequestField:
+    """An extra field of a service's online request form (from the service's ``request_fields`` lines)."""
+
+    name: str
+    label: str
+    kind: str = "text"
+    required: bool = False
+    choices: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"x_{self.name}"
+
+
+def request_fields(service_data: dict[str, Any]) -> list[RequestField]:
+    """The extra fields of a service (lines ``name|Label|kind|required|choice1;choice2``); bad lines are skipped."""
+    fields: list[RequestField] = []
+    for line in service_data.get("request_fields") or []:
+        parts = [p.strip() for p in str(line).split("|")]
+        if len(parts) < 3 or not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", parts[0]) or parts[2] not in REQUEST_FIELD_KINDS:
+            continue
+        if any(f.name == parts[0] for f in fields):
+            continue
+        choices = tuple(c.strip() for c in parts[4].split(";") if c.strip()) if len(parts) > 4 else ()
+        if parts[2] in ("choice", "multichoice") and not choices:
+            continue
+        fields.append(RequestField(parts[0], parts[1], parts[2], len(parts) > 3 and parts[3] == "required", choices))
+    return fields
+
+
+def validate_request_fields(
+    fields: list[RequestField], form: Any, uploads: dict[str, Any]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(values as text by label, errors by field key) of the extra fields; files are checked later when stored."""
+    values: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for spec in fields:
+        if spec.kind == "file":
+            if spec.required and spec.key not in uploads:
+                errors[spec.key] = N_("This field is required.")
+            continue
+        if spec.kind == "multichoice":
+            chosen = [str(v) for v in form.getall(spec.key, [])]
+            if any(v not in spec.choices for v in chosen):
+                errors[spec.key] = N_("Choose from the list.")
+            elif spec.required and not chosen:
+                errors[spec.key] = N_("This field is required.")
+            elif chosen:
+                values[spec.label] = ", ".join(chosen)
+            continue
+        raw = str(form.get(spec.key, "") or "").strip()
+        if not raw:
+            if spec.required:
+                errors[spec.key] = N_("This field is required.")
+            continue
+        if len(raw) > 2000:
+            errors[spec.key] = N_("The value must have at most 2000 characters.")
+        elif spec.kind == "number":
+            try:
+                float(raw.replace(",", "."))
+            except ValueError:
+                errors[spec.key] = N_("Enter a number.")
+        elif spec.kind == "date":
+            try:
+                datetime.strptime(raw, "%Y-%m-%d")
+            except ValueError:
+                errors[spec.key] = N_("Enter a date like 2026-12-31.")
+        elif spec.kind == "choice" and raw not in spec.choices:
+            errors[spec.key] = N_("Choose from the list.")
+        if spec.key not in errors:
+            values[spec.label] = raw
+    return values, errors

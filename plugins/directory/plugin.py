@@ -25,3 +25,9 @@ class DirectoryPlugin(Plugin):
         from .controllers import org_chart_people, stylesheet
 
         return {"org_chart_people": org_chart_people, "head": stylesheet}
+
+    async def load_demo(self, session: Any) -> int:
+        """Heads of department (job title "Chefe …", "Diretor(a) …") on the public org chart; idempotent."""
+        from .services import demo_profiles
+
+        return await demo_profiles(session)

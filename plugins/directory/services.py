@@ -335,3 +335,25 @@ async def portal_groups(db: AsyncSession) -> list[PortalGroup]:
         ranks[title] = min(ranks.get(title, rank), rank)
         group.cards.append(card)
     return sorted(groups.values(), key=lambda g: (ranks[g.department], g.department))
+
+
+DEMO_PUBLIC_FIELDS = ["name", "job_title", "department", "email", "office_phone"]
+
+
+async def demo_profiles(db: AsyncSession) -> int:
+    """``suite demo load``: heads of department appear on the portal with their work contacts."""
+    heads = (
+        await db.execute(
+            select(User)
+            .outerjoin(Profile, Profile.user_id == User.id)
+            .where(Profile.user_id.is_(None), User.is_active.is_(True), User.job_title.is_not(None))
+        )
+    ).scalars()
+    created = 0
+    for user in heads:
+        if fold(user.job_title or "").startswith(("chefe", "diretor", "director")):
+            db.add(Profile(user_id=user.id, public_fields=list(DEMO_PUBLIC_FIELDS), show_on_portal=True))  # type: ignore[arg-type]
+            created += 1
+    if created:
+        await bump_cache_generation(db)
+    return created

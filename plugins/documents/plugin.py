@@ -23,6 +23,8 @@ from concelho.suite.plugins import NavItem, Plugin
 from markupsafe import Markup
 
 MIB = 1024 * 1024
+#: Staged uploads older than this were left by a crashed process (uploads in flight are refreshed each chunk).
+STALE_STAGING_SECONDS = 6 * 3600
 
 
 def documents_storage(settings: Any) -> Any:
@@ -30,6 +32,24 @@ def documents_storage(settings: Any) -> Any:
     from concelho.suite.storage import LocalStorage
 
     return LocalStorage(settings.storage_dir / "documents")
+
+
+def sweep_staging(storage: Any, older_than: float = STALE_STAGING_SECONDS) -> int:
+    """Delete staged (temporary) files older than ``older_than`` seconds; returns how many."""
+    import time
+
+    removed = 0
+    if not storage.tmp_dir.is_dir():
+        return 0
+    limit = time.time() - older_than
+    for path in storage.tmp_dir.iterdir():
+        try:
+            if path.is_file() and path.stat().st_mtime < limit:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 class DocumentsPlugin(Plugin):
@@ -49,6 +69,10 @@ class DocumentsPlugin(Plugin):
     def storage_for(self, state: Any) -> Any:
         """The documents' storage of one app (see :func:`documents_storage`; a light object)."""
         return documents_storage(state.settings)
+
+    def on_startup(self, app: Any) -> None:
+        """Remove staged files a crashed process left behind (an upload in flight is never that old)."""
+        sweep_staging(documents_storage(app.state.suite.settings))
 
     def route_handlers(self) -> list[Any]:
         from .controllers import DocumentsController, SharedWithMeController

@@ -36,6 +36,12 @@ CODE_PATTERN = r"[A-Z0-9]+(?:-[A-Z0-9]+)*"
 #: One downloadable form template per line: ``Title|URL`` (a local path or an http(s) address).
 FORM_TEMPLATE_PATTERN = r"[^|\r\n]+\|[ \t]*(?:https?://|/(?!/))\S+"
 FEATURED_DEFAULT_COUNT = 6
+#: One extra field of the online request form per line: ``name|Label|kind|required|choice1;choice2``
+#: (kind: text, number, date, choice, multichoice or file; the last two parts are optional).
+REQUEST_FIELD_PATTERN = (
+    r"[a-z][a-z0-9_]{0,39}\|[^|\r\n]+\|(?:text|number|date|choice|multichoice|file)"
+    r"(?:\|(?:required|optional)?(?:\|[^|\r\n]*)?)?"
+)
 
 SERVICE = ContentType(
     name="services.service",
@@ -55,6 +61,10 @@ SERVICE = ContentType(
                   pattern=FORM_TEMPLATE_PATTERN,
                   pattern_error=N_("Write one form per line as Title|URL, with a local path or an http(s) address.")),
         FieldSpec("legal_basis", N_("Legal basis"), max_length=500),
+        FieldSpec("request_fields", N_("Online request fields (one per line: name|Label|kind|required|choices)"),
+                  "lines", pattern=REQUEST_FIELD_PATTERN,
+                  pattern_error=N_("Write one field per line as name|Label|kind|required|choice1;choice2, with kind "
+                                   "text, number, date, choice, multichoice or file.")),
     ),
     categories=CATEGORIES,
     schema_type="GovernmentService",

@@ -290,3 +290,13 @@ def test_configured_synonyms_sit_on_top_of_the_defaults(tmp_path: Path):
     backend.configure_synonyms({})
     assert backend.search(SearchQuery("lixo")).total == 0
     assert backend.synonyms == {"parking": ["estacionamento"]}
+
+
+def test_common_words_spelled_right_get_no_typo_tolerance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(embedded, "COMMON_MIN", 5)
+    backend = TantivyBackend(tmp_path)
+    backend.upsert([doc(f"p{i}", f"Praia número {i}") for i in range(6)] + [doc("c", "Praça central")])
+    assert "pages.page:c" not in [h.id for h in backend.search(SearchQuery("praia", limit=20)).hits]
+    rare = backend.search(SearchQuery("praça", limit=20))  # a rare word keeps its typo tolerance
+    assert rare.hits[0].id == "pages.page:c" and rare.total == 7
+    assert backend.search(SearchQuery("praja", prefix=False, limit=20)).total == 7  # a typo still finds all
