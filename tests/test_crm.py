@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -335,3 +336,30 @@ def test_references_are_unique_under_concurrency(settings):
 
     refs = run(many())
     assert sorted(refs) == [f"VM-2031-{n:06d}" for n in range(1, 7)]
+
+
+def test_overdue_cases_are_highlighted(crm_client, crm_settings, make_user):
+    from concelho.suite.db import Database
+    from sqlalchemy import text
+
+    make_user("chefe", ["admin"])
+    first, _ = tracking(submit(crm_client))
+    tracking(submit(crm_client, description="Ainda no prazo"))
+
+    async def backdate() -> None:
+        database = Database(crm_settings.database_url)
+        try:
+            async with database.session() as session:
+                await session.execute(
+                    text("UPDATE crm_case SET sla_due_at = :due WHERE reference = :ref"),
+                    {"due": datetime(2020, 1, 1, tzinfo=UTC), "ref": first},
+                )
+        finally:
+            await database.dispose()
+
+    run(backdate())
+    login(crm_client, "chefe")
+    listing = crm_client.get("/intranet/crm/casos").text
+    assert listing.count('class="crm-overdue"') == 1
+    row = listing[listing.index('class="crm-overdue"') :]
+    assert first in row[: row.index("</tr>")]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from concelho.suite.i18n import N_
 from concelho.suite.plugins import NavItem, Plugin, PluginError
+from markupsafe import Markup
 
 if TYPE_CHECKING:
     from concelho.suite.settings import Settings
@@ -83,6 +84,15 @@ class CrmPlugin(Plugin):
         from .controllers import CasesController, ContactController, ServiceRequestController
 
         return [ContactController, ServiceRequestController, CasesController]
+
+    def template_hooks(self) -> dict[str, Any]:
+        return {"head": self.render_stylesheet}
+
+    def render_stylesheet(self, request: Any) -> Markup:
+        """Only on the plugin's own pages."""
+        if not request.url.path.startswith(("/fale-connosco", "/pedidos/", "/intranet/crm/")):
+            return Markup("")
+        return Markup('<link rel="stylesheet" href="/static/crm/crm.css">')
 
     def nav_items(self) -> list[NavItem]:
         return [

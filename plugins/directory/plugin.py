@@ -19,7 +19,7 @@ class DirectoryPlugin(Plugin):
         return [DirectoryController]
 
     def nav_items(self) -> list[NavItem]:
-        return [NavItem(N_("People"), "/intranet/pessoas", area="intranet", permission="intranet.access", order=15)]
+        return [NavItem(N_("People"), "/intranet/pessoas", area="intranet", order=15)]
 
     def template_hooks(self) -> dict[str, Any]:
         from .controllers import org_chart_people, stylesheet
