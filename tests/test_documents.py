@@ -741,7 +741,6 @@ def test_cli_import_of_a_folder_tree_is_idempotent_and_lists_skipped_files(cli, 
     assert missing.exit_code == 1 and "no workspace named" in missing.output
 
 
-@pytest.mark.skipif(not CORPUS.is_file(), reason="the shared corpus is not next to the repository")
 def test_corpus_workspace_documents_import_and_are_readable_and_searchable_only_by_members(
     app, client, cli, settings, make_user
 ):

@@ -23,7 +23,7 @@ XSS_VENUE = "<img src=x onerror=alert(1)>"
 
 def corpus_events() -> list[dict[str, Any]]:
     if not CORPUS.is_file():
-        pytest.skip(f"shared corpus not found at {CORPUS}")
+        pytest.fail(f"shared corpus not found at {CORPUS} (it lives in ../shared/corpus beside the repository)")
     return [row for row in map(json.loads, CORPUS.read_text(encoding="utf-8").splitlines()) if row["type"] == "event"]
 
 
