@@ -217,6 +217,10 @@ def test_sitemap_and_robots(editor):
     post_form(editor, f"{url}/action", {"action": "publish"})
     sitemap = editor.get("/sitemap.xml")
     assert sitemap.status_code == 200
+    import xmlschema
+
+    schema = xmlschema.XMLSchema(Path(__file__).parent / "vendor" / "sitemap.xsd")
+    schema.validate(sitemap.text)
     root = ElementTree.fromstring(sitemap.content)
     ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
     locs = [el.text for el in root.findall("s:url/s:loc", ns)]

@@ -121,3 +121,31 @@ def test_media_library_requires_content_edit(client, make_user):
     login(client, "funcionario")
     assert client.get("/intranet/media/").status_code == 403
     assert upload(client, "a.png", png_bytes(), alt_text="x").status_code == 403
+
+
+def test_news_item_with_hero_image_and_attached_document(editor):
+    image = upload(editor, "praia.png", png_bytes(), title="Praia", alt_text="Areal ao pôr do sol")
+    image_id = image.headers["location"].split("uploaded=")[1]
+    doc = upload(editor, "edital.pdf", b"%PDF-1.4\n%%EOF\n", title="Edital n.º 12")
+    doc_id = doc.headers["location"].split("uploaded=")[1]
+    token = editor.cookies.get("suite_csrf")
+    created = editor.post(
+        "/intranet/content/new?type=news.article",
+        data={"title": "Praia acessível", "body": "Texto", "language": "pt", "audience": "public",
+              "hero_image_id": image_id, "attachments": [doc_id], "_csrf_token": token},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert created.status_code == 303
+    url = created.headers["location"].split("?")[0]
+    assert f'id="f-att-{doc_id}" name="attachments" value="{doc_id}" checked' in editor.get(url).text
+    editor.post(f"{url}/action", data={"action": "publish", "_csrf_token": token})
+    page = editor.get("/noticias/praia-acessivel").text
+    assert f'<img src="/media/{image_id}/medium" alt="Areal ao pôr do sol"' in page
+    assert f'href="/documentos/{doc_id}"' in page and "Edital n.º 12" in page
+    assert f'property="og:image" content="http://127.0.0.1:8000/media/{image_id}/medium"' in page
+    bad = editor.post(
+        "/intranet/content/new?type=news.article",
+        data={"title": "Outra", "body": "x", "language": "pt", "audience": "public", "hero_image_id": doc_id,
+              "_csrf_token": token},
+    )  # fmt: skip
+    assert bad.status_code == 400

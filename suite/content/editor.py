@@ -20,7 +20,7 @@ from ..auth.guards import permission_required
 from ..models import Department
 from ..render import render
 from .markdown import render_markdown
-from .models import STATUSES, ContentItem
+from .models import STATUSES, ContentAttachment, ContentItem, Media
 from .service import (
     TRANSITIONS,
     ContentError,
@@ -30,6 +30,7 @@ from .service import (
     restore,
     revisions,
     save,
+    set_attachments,
     transition,
 )
 from .types import ContentType
@@ -100,9 +101,11 @@ def form_to_input(form: FormMultiDict, ctype: ContentType) -> tuple[ContentInput
         parent_id=_int(raw.get("parent_id")),
         sort_order=_int(raw.get("sort_order")) or 0,
         department_id=_int(raw.get("department_id")),
+        hero_image_id=_int(raw.get("hero_image_id")),
         translation_of=_int(raw.get("translation_of")),
         **dates,
     )
+    raw["attachments"] = [i for i in (_int(v) for v in form.getall("attachments", [])) if i]
     return item, errors, raw
 
 
@@ -119,6 +122,7 @@ def item_to_form(item: ContentItem) -> dict[str, Any]:
         "parent_id": item.parent_id or "",
         "sort_order": item.sort_order,
         "department_id": item.department_id or "",
+        "hero_image_id": item.hero_image_id or "",
     }
     for key in ("publish_at", "unpublish_at", "review_at"):
         value = getattr(item, key)
@@ -157,10 +161,22 @@ class EditorController(Controller):
                     )
                 ).scalars()
             )
+        media = (await db.execute(select(Media).order_by(Media.title).limit(500))).scalars().all()
+        if item is not None and "attachments" not in form:
+            form["attachments"] = [
+                row[0]
+                for row in await db.execute(
+                    select(ContentAttachment.media_id)
+                    .where(ContentAttachment.content_id == item.id)
+                    .order_by(ContentAttachment.sort_order)
+                )
+            ]
         return await render(
             request,
             "core/content_form.html",
             {
+                "images": [m for m in media if m.kind == "image"],
+                "documents": [m for m in media if m.kind == "document"],
                 "ctype": ctype,
                 "form": form,
                 "errors": errors,
@@ -259,6 +275,7 @@ class EditorController(Controller):
         user = request.scope["user"]
         try:
             item = await save(db, ctype, data, actor_id=user.id, actor=user.username, status="draft", note="created")
+            await set_attachments(db, item, raw["attachments"])
         except ContentError as exc:
             await db.rollback()
             return await self._form_page(request, db, ctype, raw, exc.errors, status=400)
@@ -290,6 +307,7 @@ class EditorController(Controller):
         user = request.scope["user"]
         try:
             await save(db, ctype, data, actor_id=user.id, actor=user.username, item=item, note="edited")
+            await set_attachments(db, item, raw["attachments"])
         except ContentError as exc:
             await db.rollback()
             item = await self._item(db, item_id)

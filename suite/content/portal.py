@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..render import render, request_language
 from .markdown import plain_text
-from .models import ContentItem
+from .models import ContentAttachment, ContentItem, Media
 from .service import published_clause
 from .types import ContentType
 
@@ -207,6 +207,7 @@ async def render_item(
             crumbs.extend(Crumb(a.title, ctype.url_for(a)) for a in await ancestors(db, item))
         crumbs.append(Crumb(item.title))
     request.scope.setdefault("state", {})["lang"] = item.language
+    hero, attachments = await item_media(db, item)
     meta = page_meta(
         request,
         title=item.title,
@@ -216,6 +217,7 @@ async def render_item(
         alternates=alternates,
         updated=item.updated_at,
         og_type="article" if ctype.schema_type == "NewsArticle" else "website",
+        image=f"{root}/media/{hero.id}/medium" if hero is not None else None,
     )
     return await render(
         request,
@@ -227,9 +229,27 @@ async def render_item(
             "meta": meta,
             "translations": others,
             "json_ld": json_ld(schema or item_schema(request, ctype, item)),
+            "hero": hero,
+            "attachments": attachments,
             **(context or {}),
         },
     )
+
+
+async def item_media(db: AsyncSession, item: ContentItem) -> tuple[Media | None, list[Media]]:
+    """The item's public hero image and public attached documents (in their order)."""
+    hero = None
+    if item.hero_image_id is not None:
+        candidate = await db.get(Media, item.hero_image_id)
+        if candidate is not None and candidate.kind == "image" and candidate.audience == "public":
+            hero = candidate
+    rows = await db.execute(
+        select(Media)
+        .join(ContentAttachment, ContentAttachment.media_id == Media.id)
+        .where(ContentAttachment.content_id == item.id, Media.audience == "public")
+        .order_by(ContentAttachment.sort_order, Media.title)
+    )
+    return hero, list(rows.scalars())
 
 
 def now_utc() -> datetime:

@@ -153,6 +153,12 @@ async def validate(
                         errors["parent_id"] = "That parent would make a loop."
                         break
                     cursor, hops = await session.get(ContentItem, cursor.parent_id), hops + 1
+    if data.hero_image_id is not None:
+        from .models import Media
+
+        hero = await session.get(Media, data.hero_image_id)
+        if hero is None or hero.kind != "image":
+            errors["hero_image_id"] = "Choose an image from the media library."
     parsed, data_errors = ctype.parse_data(data.data)
     errors.update(data_errors)
     data.tags = [t.strip() for t in data.tags if t and t.strip()][:30]
@@ -379,3 +385,16 @@ async def delete_item(
     await session.delete(item)
     await bump_cache_generation(session)
     await record(session, "content.deleted", actor_id=actor_id, actor=actor, target=target)
+
+
+async def set_attachments(session: AsyncSession, item: ContentItem, media_ids: list[int]) -> None:
+    """Replace the item's attached media (order as given); unknown ids are ignored."""
+    from sqlalchemy import delete as sql_delete
+
+    from .models import ContentAttachment, Media
+
+    known = set((await session.execute(select(Media.id).where(Media.id.in_(media_ids or [-1])))).scalars())
+    await session.execute(sql_delete(ContentAttachment).where(ContentAttachment.content_id == item.id))
+    for order, media_id in enumerate(dict.fromkeys(media_ids)):
+        if media_id in known:
+            session.add(ContentAttachment(content_id=item.id, media_id=media_id, sort_order=order))
