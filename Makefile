@@ -6,6 +6,8 @@ DEMO_ADMIN_EMAIL ?= admin@vilaserena.example
 DEMO_ADMIN_PASSWORD ?= demo-password-2026
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Tests run in two processes (pytest-xdist); each has its own PostgreSQL cluster and servers.
+PYTEST_WORKERS ?= -n 2 --dist loadscope
 
 .PHONY: setup demo test lint format clean
 
@@ -27,7 +29,7 @@ demo: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 format: setup
 	$(BIN)/ruff format .

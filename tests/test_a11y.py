@@ -59,6 +59,14 @@ def _fail_login(page: Any) -> None:
     assert page.locator("#login-error").count() == 1, "no error shown for a failed sign-in"
 
 
+def _submit_empty_contact_form(page: Any) -> None:
+    """Fale Connosco sent empty: the form comes back with its errors (the server's, not the browser's)."""
+    page.evaluate("document.querySelectorAll('main form').forEach((f) => { f.noValidate = true; })")
+    with page.expect_navigation():
+        page.locator("main form button[type=submit]").last.click()
+    assert page.locator("[aria-invalid=true]").count() >= 1, "no field marked invalid"
+
+
 PORTAL = [
     Screen("home", None, "/"),
     Screen("news-list", "news", "/noticias"),
@@ -89,6 +97,8 @@ PORTAL = [
     Screen("places-list", "places", "/locais"),
     Screen("place-detail", "places", "/locais", link=r"^/locais/(?!mapa$|locais\.geojson$)[^/]+$"),
     Screen("places-map", "places", "/locais/mapa", ready=".leaflet-container"),
+    Screen("contact-form", "crm", "/fale-connosco"),
+    Screen("contact-form-errors", "crm", "/fale-connosco", act=_submit_empty_contact_form),
     Screen("search-results", None, "/pesquisa?q=c%C3%A2mara"),
     Screen("accessibility-statement", None, "/accessibility"),
     Screen("login", None, "/login"),

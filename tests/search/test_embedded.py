@@ -300,3 +300,12 @@ def test_common_words_spelled_right_get_no_typo_tolerance(tmp_path: Path, monkey
     rare = backend.search(SearchQuery("praça", limit=20))  # a rare word keeps its typo tolerance
     assert rare.hits[0].id == "pages.page:c" and rare.total == 7
     assert backend.search(SearchQuery("praja", prefix=False, limit=20)).total == 7  # a typo still finds all
+
+
+def test_a_first_load_into_an_index_filled_by_another_process_still_replaces(tmp_path: Path):
+    first, second = TantivyBackend(tmp_path), TantivyBackend(tmp_path)
+    second.ensure_index()  # opened while empty
+    first.upsert([doc("x", "Versão antiga")])
+    second.upsert([doc("x", "Versão nova")])
+    assert first.count() == second.count() == 1
+    assert [h.title for h in first.search(SearchQuery("versão")).hits] == ["Versão nova"]
