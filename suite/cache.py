@@ -51,6 +51,17 @@ async def bump_cache_generation(session: AsyncSession) -> None:
         )
 
 
+def cached_slot(renderer: Any) -> Any:
+    """Mark a page-slot renderer whose HTML depends only on the language and the published content.
+
+    Its output is kept per language until content changes (the page-cache generation moves) or for at
+    most ``max_age_seconds``, so pages that are not themselves cached (a signed-in visitor, the cache
+    turned off) still don't repeat the block's queries.
+    """
+    renderer._suite_cached_slot = True
+    return renderer
+
+
 @dataclass
 class CachedPage:
     body: str
@@ -78,6 +89,8 @@ class PageCache:
         self.max_entries = max_entries
         self.poll_seconds = poll_seconds
         self._entries: OrderedDict[tuple[str, str, str], CachedPage] = OrderedDict()
+        #: Cached slot HTML: (slot, renderer id, language) -> (generation, stored_at, html).
+        self.fragments: dict[tuple[str, int, str], tuple[int, float, str]] = {}
         self._generation = -1
         self._polled_at = 0.0
         self.hits = 0
@@ -95,6 +108,7 @@ class PageCache:
             generation = int(raw or b"0")
             if generation != self._generation:
                 self._entries.clear()
+                self.fragments.clear()
                 self._generation = generation
             self._polled_at = now
         return self._generation
@@ -102,6 +116,7 @@ class PageCache:
     def invalidate_local(self, **_: object) -> None:
         """Drop everything now and re-read the generation on the next request."""
         self._entries.clear()
+        self.fragments.clear()
         self._polled_at = 0.0
 
     @staticmethod

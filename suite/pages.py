@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect
-from sqlalchemy import func, select, text
+from sqlalchemy import String, cast, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .auth.guards import PUBLIC, intranet_required, permission_required
@@ -114,13 +114,15 @@ async def highlights(request: Request, db: AsyncSession, limit: int = 4) -> list
                 ContentItem.language == request_language(request),
                 ContentItem.audience == "public",
                 published_clause(),
+                # A cheap pre-filter on the JSON text; the exact tag match is checked below.
+                or_(*(func.lower(cast(ContentItem.tags, String)).contains(tag) for tag in HIGHLIGHT_TAGS)),
             )
             .order_by(ContentItem.published_at.desc())
-            .limit(300)
+            .limit(50)
         )
     ).scalars()
     picked = [item for item in rows if HIGHLIGHT_TAGS & {t.lower() for t in item.tags or []}][:limit]
-    return [(item, types[item.type].url(item.slug, item.language)) for item in picked]
+    return [(item, types[item.type].url_for(item)) for item in picked]
 
 
 class IntranetController(Controller):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -87,10 +88,22 @@ class SuiteState:
         parts: list[str] = []
         for renderer in self.registry.hooks().get(name, []):
             try:
+                key = None
+                if getattr(renderer, "_suite_cached_slot", False):
+                    from .render import request_language
+
+                    key = (name, id(renderer), request_language(request))
+                    generation = await self.page_cache.generation()
+                    hit = self.page_cache.fragments.get(key)
+                    if hit is not None and hit[0] == generation and time.monotonic() - hit[1] < 60:
+                        parts.append(hit[2])
+                        continue
                 html = renderer(request)
                 if inspect.isawaitable(html):
                     html = await html
                 parts.append(str(html))
+                if key is not None:
+                    self.page_cache.fragments[key] = (generation, time.monotonic(), str(html))
             except Exception:
                 log.exception("slot %s renderer %r failed", name, renderer)
         return Markup("".join(parts))  # noqa: S704 - renderers return escaped HTML

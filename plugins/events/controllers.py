@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from concelho.suite.auth.guards import PUBLIC
+from concelho.suite.cache import cached_slot
 from concelho.suite.content.models import ContentItem
 from concelho.suite.content.portal import Crumb, base_url, item_schema, live_item, live_items, page_meta, render_item
 from concelho.suite.i18n import N_, template_gettext
@@ -267,6 +268,7 @@ def event_schema(request: Request, view: EventView) -> dict[str, Any]:
     return schema
 
 
+@cached_slot
 async def upcoming_events_block(request: Request) -> Markup:
     """Home page slot: the next three events."""
     state = request.app.state.suite

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from concelho.suite.auth.guards import PUBLIC
+from concelho.suite.cache import cached_slot
 from concelho.suite.content.models import ContentItem
 from concelho.suite.content.portal import Crumb, base_url, live_item, live_items, page_meta, render_item
 from concelho.suite.content.service import published_clause
@@ -110,6 +111,7 @@ async def related_items(db: AsyncSession, item: ContentItem, limit: int = 3) -> 
     return picked
 
 
+@cached_slot
 async def latest_news_block(request: Request) -> Markup:
     """Home page slot: the latest three articles."""
     state = request.app.state.suite

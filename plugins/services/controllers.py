@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 from concelho.suite.auth.guards import PUBLIC
+from concelho.suite.cache import cached_slot
 from concelho.suite.content.models import ContentItem
 from concelho.suite.content.portal import Crumb, base_url, item_schema, live_item, page_meta, render_item
 from concelho.suite.i18n import template_gettext
@@ -138,6 +139,7 @@ def service_schema(request: Request, item: ContentItem, link: str | None) -> dic
     return item_schema(request, SERVICE, item, extra)
 
 
+@cached_slot
 async def featured_services_block(request: Request) -> Markup:
     """Home page slot: the most used services (setting ``featured``, else the first online ones)."""
     state = request.app.state.suite
