@@ -79,7 +79,8 @@ async def background_jobs(  # type: ignore[no-untyped-def]
 ):
     from concelho.search.jobs import wake_event
 
-    tasks = [asyncio.create_task(run_periodically(state, jobs or DEFAULT_JOBS, interval))]
+    plugin_jobs = [job for plugin in state.registry for job in plugin.background_jobs()]
+    tasks = [asyncio.create_task(run_periodically(state, (jobs or DEFAULT_JOBS) + plugin_jobs, interval))]
     fast = FAST_JOBS if fast_jobs is None else fast_jobs
     if fast:
         tasks.append(asyncio.create_task(run_periodically(state, fast, fast_interval, wake_event(state))))

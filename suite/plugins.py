@@ -140,6 +140,10 @@ class Plugin:
     def on_startup(self, app: Any) -> Awaitable[None] | None:
         return None
 
+    def background_jobs(self) -> list[Any]:
+        """Coroutines ``job(state)`` the server (or ``suite worker``) runs about once a minute."""
+        return []
+
     async def load_demo(self, session: Any) -> int:
         """Add demo content for ``suite demo load`` (idempotent); returns how many items were created."""
         return 0

@@ -341,3 +341,45 @@ def test_intranet_pages_need_the_intranet(client, make_user, settings):
     for path in (NEWS, NOTES):
         assert client.get(path).status_code == 403
     assert post_form(client, f"{NOTES}/lidas").status_code == 403
+
+
+def test_daily_digest_job_runs_only_with_smtp_and_once_a_day(settings, tmp_path, make_user):
+    """The background job queues digests once a day when SMTP is configured, never without it."""
+    import asyncio
+
+    from concelho.plugins.intranet.services import daily_digest_job
+    from concelho.suite.app import create_app
+
+    from .conftest import settings_for
+
+    without = create_app(settings).state.suite
+    assert asyncio.run(daily_digest_job(without)) == 0
+    with_smtp = create_app(
+        settings_for(tmp_path / "smtp", settings.database_url, SUITE_SMTP_URL="smtp://localhost:2525")
+    )
+    state = with_smtp.state.suite
+
+    user_id = make_user("maria")
+
+    async def twice() -> tuple[int, int, bool]:
+        from concelho.plugins.intranet.models import Notification
+
+        async with state.database.sessionmaker() as session:
+            session.add(
+                Notification(user_id=user_id, kind="mention", actor="Ana", text="mentioned you", url="/intranet/")
+            )
+            await session.commit()
+        first = await daily_digest_job(state)
+        from concelho.suite.models import KeyValue
+        from sqlalchemy import select
+
+        async with state.database.sessionmaker() as session:
+            marked = (
+                await session.execute(select(KeyValue).where(KeyValue.key == "digest_sent_at"))
+            ).scalar_one_or_none() is not None
+        second = await daily_digest_job(state)
+        await state.database.dispose()
+        return first, second, marked
+
+    first, second, marked = asyncio.run(twice())
+    assert (first, second, marked) == (1, 0, True)  # one digest for maria; not again within the day

@@ -120,6 +120,11 @@ class IntranetPlugin(Plugin):
         for event_name, listener in notification_listeners(state.database).items():
             state.events.on(event_name, listener)
 
+    def background_jobs(self) -> list[Any]:
+        from .services import daily_digest_job
+
+        return [daily_digest_job]
+
     def cli(self):  # type: ignore[no-untyped-def]
         from .cli import app
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from concelho.suite.content.models import ContentItem
@@ -379,3 +379,31 @@ async def queue_digests(session: AsyncSession, base_url: str, site_name: str, *,
     else:
         await session.commit()
     return digests
+
+
+DIGEST_MARKER = ("intranet", "digest_sent_at")
+DIGEST_EVERY = timedelta(hours=24)
+
+
+async def daily_digest_job(state: Any) -> int:
+    """Background job: when SMTP is configured, queue the digests once a day (they are then sent)."""
+    if not state.settings.smtp_url:
+        return 0
+    from concelho.suite.models import KeyValue
+
+    now = now_utc()
+    async with state.database.sessionmaker() as session:
+        marker = (
+            await session.execute(
+                select(KeyValue).where(KeyValue.namespace == DIGEST_MARKER[0], KeyValue.key == DIGEST_MARKER[1])
+            )
+        ).scalar_one_or_none()
+        if marker is not None and datetime.fromisoformat(marker.value.decode()) + DIGEST_EVERY > now:
+            return 0
+        if marker is None:
+            session.add(KeyValue(namespace=DIGEST_MARKER[0], key=DIGEST_MARKER[1], value=now.isoformat().encode()))
+        else:
+            marker.value = now.isoformat().encode()
+        await session.commit()
+        digests = await queue_digests(session, state.settings.base_url, state.settings.site_name, now=now)
+    return len(digests)
