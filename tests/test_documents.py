@@ -388,6 +388,16 @@ def test_folders_create_rename_move_and_copy(client, settings, space):
     second = post(client, f"{BASE}d/{document.id}/copiar", folder_id="")
     assert second.status_code == 303 and doc_named(settings, "Ata de março (1).txt")
 
+    # A folder is copied with what is inside it (the stored files are shared, not duplicated).
+    assert upload(client, [("parecer.txt", b"parecer tecnico")], folder=sub_id).status_code == 303
+    assert post(client, f"{BASE}pasta/{atas}/copiar", folder_id=str(sub_id)).status_code == 400  # into itself
+    whole = post(client, f"{BASE}pasta/{atas}/copiar", folder_id="")
+    assert whole.status_code == 303
+    names = sorted(d.name for d in documents(settings))
+    assert names.count("Ata de março.txt") == 3 and names.count("parecer.txt") == 2  # top, Atas, its copy
+    assert "Atas e pareceres (1)" in client.get(BASE).text
+    assert len(stored_files(settings)) == 2
+
 
 def test_trash_restore_and_purge_removes_files_no_version_needs(client, settings, space):
     as_user(client, "ana")

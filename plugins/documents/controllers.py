@@ -633,6 +633,15 @@ class DocumentsController(Controller):
 
         return await self._folder_action(request, db, slug, folder_id, "organise", action, "documents.folder_moved")
 
+    @post("/pasta/{folder_id:int}/copiar", name="documents:copy_folder")
+    async def copy_folder(
+        self, request: Request, db: NamedDependency[AsyncSession], slug: FromPath[str], folder_id: FromPath[int]
+    ) -> Response:
+        async def action(ctx: Ctx, folder: Folder, form: dict[str, str]) -> None:
+            await svc.copy_folder(db, ctx.workspace, folder, await self._target(db, ctx, form), ctx.viewer.user_id)
+
+        return await self._folder_action(request, db, slug, folder_id, "organise", action, "documents.folder_copied")
+
     @post("/pasta/{folder_id:int}/lixo", name="documents:trash_folder")
     async def trash_folder(
         self, request: Request, db: NamedDependency[AsyncSession], slug: FromPath[str], folder_id: FromPath[int]

@@ -737,6 +737,49 @@ async def copy_document(
     return copy
 
 
+async def copy_folder(
+    session: AsyncSession, workspace: Workspace, folder: Folder, target: Folder | None, actor_id: int | None
+) -> Folder:
+    """Copy a folder with everything live inside it (documents keep their stored files: no space used)."""
+    if target is not None:
+        if target.trashed_at is not None:
+            raise DocumentError(N_("No such folder."))
+        if folder.id in {f.id for f in await ancestors(session, target.id)}:
+            raise DocumentError(N_("A folder cannot be copied into itself."))
+    name = folder.name
+    if await find_folder(session, workspace, target, name) is not None:
+        for n in range(1, 1000):
+            name = f"{folder.name} ({n})"
+            if await find_folder(session, workspace, target, name) is None:
+                break
+    copy = await create_folder(session, workspace, target, name, actor_id)
+    documents = (
+        (
+            await session.execute(
+                select(Document)
+                .where(Document.folder_id == folder.id, Document.trashed_at.is_(None))
+                .order_by(Document.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for document in documents:
+        await copy_document(session, workspace, document, copy, actor_id)
+    children = (
+        (
+            await session.execute(
+                select(Folder).where(Folder.parent_id == folder.id, Folder.trashed_at.is_(None)).order_by(Folder.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for child in children:
+        await copy_folder(session, workspace, child, copy, actor_id)
+    return copy
+
+
 # ------------------------------------------------------------------------------------------------
 # Trash
 # ------------------------------------------------------------------------------------------------
