@@ -25,7 +25,9 @@ import json
 import os
 import random
 import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -215,8 +217,65 @@ class RawEngine(Engine):
         searcher.search(query, limit=10, count=True)
 
 
+class ApiEngine(Engine):
+    """``GET /api/search`` of a real ``suite serve`` (uvicorn, 1 worker) over the same documents.
+
+    The documents are written into the server's index folder before it starts (the index is the
+    embedded backend's own format), so this column measures the HTTP API on top of ``backend``.
+    """
+
+    name = "api"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.process: subprocess.Popen[bytes] | None = None
+        self.client: Any = None
+
+    def index(self, docs: list[SearchDocument]) -> float:
+        import httpx
+
+        data = self.folder / "var"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SUITE_")}
+        env.update({"SUITE_DATA_DIR": str(data), "SUITE_BACKGROUND_JOBS": "false"})
+        suite = str(Path(sys.executable).parent / "suite")
+        subprocess.run([suite, "init", "--admin-email", "a@b.pt", "--admin-password", "bench-password-1"],
+                       env=env, cwd=self.folder, check=True, capture_output=True)  # fmt: skip
+        backend = TantivyBackend(data / "search", synonyms=DEFAULT_SYNONYMS)
+        backend.ensure_index()
+        backend.upsert(docs)
+        del backend
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.process = subprocess.Popen(
+            [suite, "serve", "--port", str(port)], env=env, cwd=self.folder,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if self.client.get("/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        return 0.0
+
+    def query(self, kind: str, text: str) -> None:
+        response = self.client.get("/api/search", params={"q": text, "limit": 10})
+        response.raise_for_status()
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+
+
 def engines(work: Path, threads: int) -> list[Engine]:
-    return [BackendEngine(work / "backend"), RawEngine(work / "raw", threads)]
+    return [BackendEngine(work / "backend"), RawEngine(work / "raw", threads), ApiEngine(work / "api")]
 
 
 # --------------------------------------------------------------------------------------------
@@ -300,6 +359,13 @@ def main() -> None:
             f"{kind} {large['stats'][name][kind][0] / max(small['stats'][name][kind][0], 1e-6):.2f}×" for kind in KINDS
         )
         print(f"p50 growth {sizes[0]:,}→{sizes[-1]:,} ({name}): {growth}")
+    for size in sizes:
+        stats = results[size]["stats"]
+        if "api" in stats:
+            ratios = "  ".join(
+                f"{kind} {stats['api'][kind][0] / max(stats['backend'][kind][0], 1e-6):.2f}×" for kind in KINDS
+            )
+            print(f"{size:>7,} docs: /api/search p50 vs backend.search() p50 (HTTP stack overhead): {ratios}")
     for size in sizes:
         rates = results[size]["rates"]
         ratio = rates["backend"] / rates["raw tantivy"]
