@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 
 from .db import Database
 from .models import KeyValue
+from .models import as_utc as _aware
 
 
 def _expiry(expires_in: int | timedelta | None) -> datetime | None:
@@ -20,12 +21,6 @@ def _expiry(expires_in: int | timedelta | None) -> datetime | None:
         return None
     seconds = expires_in.total_seconds() if isinstance(expires_in, timedelta) else expires_in
     return datetime.now(UTC) + timedelta(seconds=seconds)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 class DatabaseStore(NamespacedStore):

@@ -315,3 +315,21 @@ def test_language_switch_on_an_item_goes_to_its_translation(editor):
     post_form(editor, f"{en.headers['location'].split('?')[0]}/action", {"action": "publish"})
     html = editor.get("/noticias/feira-do-livro").text
     assert 'href="/noticias/book-fair?lang=en"' in html
+
+
+def test_edit_form_shows_type_fields_by_their_kind(editor, cli, tmp_path):
+    rows = [
+        {"id": "ev-1", "type": "event", "title": "Concerto", "body": "x", "category": "concertos",
+         "start": "2026-12-05T21:30:00+00:00", "venue": "Cineteatro"},
+        {"id": "sv-1", "type": "service", "title": "Certidão", "body": "x", "service_code": "CERT-X",
+         "channels": ["online", "presencial"], "required_documents": ["Cartão de Cidadão", "Planta"]},
+    ]  # fmt: skip
+    assert cli("content", "import", str(write_jsonl(tmp_path / "t.jsonl", rows))).exit_code == 0
+    listing = editor.get("/intranet/content/?q=concerto").text
+    event_url = re.search(r'href="(/intranet/content/\d+)">Concerto<', listing).group(1)
+    assert 'value="2026-12-05T21:30"' in editor.get(event_url).text  # Lisbon time, datetime-local format
+    listing = editor.get("/intranet/content/?q=certid").text
+    service_url = re.search(r'href="(/intranet/content/\d+)">Certidão<', listing).group(1)
+    form = editor.get(service_url).text
+    assert re.search(r'value="online" checked', form) and re.search(r'value="presencial" checked', form)
+    assert "Cartão de Cidadão\nPlanta</textarea>" in form

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from concelho.suite.audit import record
 from concelho.suite.cache import bump_cache_generation
 from concelho.suite.i18n import N_
+from concelho.suite.models import as_utc as _aware
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,10 +43,6 @@ class AlertInput:
         if self.ends_at is not None and self.ends_at <= datetime.now(UTC):
             errors["ends_at"] = N_("The end must be in the future.")
         return errors
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 async def active_alerts(session: AsyncSession) -> list[Alert]:

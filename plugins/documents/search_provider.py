@@ -11,13 +11,12 @@ are *not* in the index (the contract has no per-user field): those people reach 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC
-from typing import Any
 
 from concelho.plugins.workspaces.models import Workspace
 from concelho.search.contract import SearchDocument
 from concelho.search.providers import SearchProvider, doc_pk
 from concelho.suite.i18n import N_
+from concelho.suite.models import as_utc as _aware
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,10 +25,6 @@ from .services import DOC_TYPE, doc_id, document_url, document_workspace_ids
 
 LABEL = N_("Document")
 SUMMARY_CHARS = 300
-
-
-def _aware(value: Any) -> Any:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 class DocumentProvider(SearchProvider):

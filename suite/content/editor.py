@@ -109,7 +109,8 @@ def form_to_input(form: FormMultiDict, ctype: ContentType) -> tuple[ContentInput
     return item, errors, raw
 
 
-def item_to_form(item: ContentItem) -> dict[str, Any]:
+def item_to_form(item: ContentItem, ctype: ContentType) -> dict[str, Any]:
+    """An item's fields as the form shows them; type-specific fields follow their ``FieldSpec`` kind."""
     out: dict[str, Any] = {
         "title": item.title,
         "slug": item.slug,
@@ -128,9 +129,13 @@ def item_to_form(item: ContentItem) -> dict[str, Any]:
         value = getattr(item, key)
         out[key] = value.astimezone(LISBON).strftime("%Y-%m-%dT%H:%M") if value else ""
     for name, value in (item.data or {}).items():
-        if isinstance(value, str) and "T" in value and value[:4].isdigit() and len(value) > 16:
+        spec = ctype.field(name)
+        kind = spec.kind if spec is not None else "text"
+        if kind == "datetime" and isinstance(value, str) and value:
             value = datetime.fromisoformat(value).astimezone(LISBON).strftime("%Y-%m-%dT%H:%M")
-        out[f"data.{name}"] = "\n".join(value) if isinstance(value, list) and name != "channels" else value
+        elif kind == "lines" and isinstance(value, list):
+            value = "\n".join(str(v) for v in value)
+        out[f"data.{name}"] = value
     return out
 
 
@@ -259,7 +264,7 @@ class EditorController(Controller):
         if translation_of:
             original = await db.get(ContentItem, translation_of)
             if original is not None and original.type == ctype.name:
-                form = {**item_to_form(original), "slug": "", "translation_of": original.id}
+                form = {**item_to_form(original, ctype), "slug": "", "translation_of": original.id}
                 form["language"] = "en" if original.language == "pt" else "pt"
         return await self._form_page(request, db, ctype, form, {})
 
@@ -292,7 +297,9 @@ class EditorController(Controller):
     @get("/{item_id:int}", name="content:edit")
     async def edit(self, request: Request, db: NamedDependency[AsyncSession], item_id: FromPath[int]) -> Response:
         item = await self._item(db, item_id)
-        return await self._form_page(request, db, _ctype(request, item.type), item_to_form(item), {}, item)
+        return await self._form_page(
+            request, db, _ctype(request, item.type), item_to_form(item, _ctype(request, item.type)), {}, item
+        )
 
     @post("/{item_id:int}", name="content:update")
     async def update(self, request: Request, db: NamedDependency[AsyncSession], item_id: FromPath[int]) -> Response:
@@ -336,7 +343,13 @@ class EditorController(Controller):
             await db.rollback()
             item = await self._item(db, item_id)
             return await self._form_page(
-                request, db, _ctype(request, item.type), item_to_form(item), exc.errors, item, status=409
+                request,
+                db,
+                _ctype(request, item.type),
+                item_to_form(item, _ctype(request, item.type)),
+                exc.errors,
+                item,
+                status=409,
             )
         await db.commit()
         await request.app.state.suite.events.emit("content.saved", item_id=item.id, type=item.type)

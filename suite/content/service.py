@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..audit import record
 from ..cache import bump_cache_generation
 from ..models import KeyValue
+from ..models import as_utc as _aware
 from .markdown import render_markdown
 from .models import AUDIENCES, STATUSES, ContentItem, ContentRevision
 from .types import ContentType
@@ -47,10 +48,6 @@ class ContentError(ValueError):
 def slugify(text: str) -> str:
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")[:200] or "item"
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 @dataclass
