@@ -85,6 +85,11 @@ class CrmPlugin(Plugin):
 
         return [ContactController, ServiceRequestController, CasesController]
 
+    def cli(self):  # type: ignore[no-untyped-def]
+        from .cli import app
+
+        return app
+
     def template_hooks(self) -> dict[str, Any]:
         return {"head": self.render_stylesheet}
 
