@@ -29,7 +29,7 @@ def sign_in_as(page, username: str, password: str) -> None:  # type: ignore[no-u
 
 
 def test_private_workspace_versions_read_only_share_and_no_access_for_others(browser, server: Server, tmp_path: Path):
-    from .test_browser import ADMIN_EMAIL, ADMIN_PASSWORD
+    from .browser_fixtures import ADMIN_EMAIL, ADMIN_PASSWORD
 
     owner = open_tab(browser, server, lang="en")
     colleague = open_tab(browser, server, lang="en")
