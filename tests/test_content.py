@@ -11,18 +11,9 @@ import feedparser
 import pytest
 
 from .conftest import login, post_form
+from .content_helpers import corpus_rows, write_jsonl
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "portal.jsonl"
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-
-
-def corpus_rows(kind: str) -> list[dict]:
-    return [row for row in map(json.loads, CORPUS.read_text().splitlines()) if row["type"] == kind]
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 def new_article(client, **fields):  # type: ignore[no-untyped-def]

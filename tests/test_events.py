@@ -9,34 +9,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from icalendar import Calendar
 
 from .conftest import login, post_form, run, wait_for
+from .content_helpers import corpus_rows, import_rows, write_jsonl
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "portal.jsonl"
 DEMO = Path(__file__).resolve().parents[1] / "plugins" / "events" / "demo" / "events.jsonl"
 LISBON = ZoneInfo("Europe/Lisbon")
 XSS_TITLE = '<script>alert("t")</script> Festa'
 XSS_VENUE = "<img src=x onerror=alert(1)>"
-
-
-def corpus_events() -> list[dict[str, Any]]:
-    if not CORPUS.is_file():
-        pytest.fail(f"shared corpus not found at {CORPUS} (it lives in ../shared/corpus beside the repository)")
-    return [row for row in map(json.loads, CORPUS.read_text(encoding="utf-8").splitlines()) if row["type"] == "event"]
-
-
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-def import_rows(cli, tmp_path: Path, rows: list[dict[str, Any]], *args: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    path = write_jsonl(tmp_path / f"events-{len(list(tmp_path.glob('events-*.jsonl')))}.jsonl", rows)
-    result = cli("content", "import", str(path), "--json", *args)
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 def local_noon(days: int) -> datetime:
@@ -88,7 +69,7 @@ def vevents(body: bytes) -> list[Any]:
 # Import
 # --------------------------------------------------------------------------------------------
 def test_corpus_events_import_cleanly_and_keep_their_fields(client, cli, tmp_path):
-    rows = corpus_events()
+    rows = corpus_rows("event")
     summary = import_rows(cli, tmp_path, rows)
     assert summary["created"] == len(rows) == 30
     assert summary["by_type"] == {"events.event": 30}
@@ -107,7 +88,7 @@ def test_corpus_events_import_cleanly_and_keep_their_fields(client, cli, tmp_pat
 
 
 def test_corpus_events_are_past_and_filterable_by_dates(client, cli, tmp_path):
-    rows = corpus_events()
+    rows = corpus_rows("event")
     import_rows(cli, tmp_path, rows)
     now = datetime.now(UTC)
     ended = [r for r in rows if datetime.fromisoformat(r["end"]) < now - timedelta(days=1)]
@@ -268,7 +249,7 @@ def test_month_calendar_puts_events_on_their_days(client, cli, tmp_path):
 
 
 def test_calendar_with_corpus_events(client, cli, tmp_path):
-    rows = corpus_events()
+    rows = corpus_rows("event")
     import_rows(cli, tmp_path, rows)
     page = client.get("/agenda/calendario?mes=2026-03")
     fair = next(r for r in rows if r["start"].startswith("2026-03-08"))

@@ -17,22 +17,13 @@ from concelho.suite.plugins import PluginError, PluginRegistry
 from litestar.testing import TestClient
 
 from .conftest import settings_for
+from .content_helpers import corpus_rows, import_rows, json_ld, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "corpus" / "portal.jsonl"
 DEMO = ROOT / "plugins" / "places" / "demo" / "places.jsonl"
 LEAFLET = ROOT / "plugins" / "places" / "static" / "places" / "leaflet"
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 BASE_URL = "http://testserver.local"
-
-
-def corpus_rows(kind: str = "poi") -> list[dict[str, Any]]:
-    return [row for row in map(json.loads, CORPUS.read_text(encoding="utf-8").splitlines()) if row["type"] == kind]
-
-
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 def place(key: str, **fields: Any) -> dict[str, Any]:
@@ -40,12 +31,6 @@ def place(key: str, **fields: Any) -> dict[str, Any]:
         "id": f"t-{key}", "type": "poi", "title": f"Local {key}", "slug": key, "category": "parques",
         "lat": 39.5, "lon": -8.0, "address": f"Rua {key}, 1", "opening_hours": "Sempre aberto", **fields,
     }  # fmt: skip
-
-
-def import_rows(cli, tmp_path: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    result = cli("content", "import", str(write_jsonl(tmp_path / "places.jsonl", rows)), "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 class Doc(HTMLParser):
@@ -75,17 +60,11 @@ class Doc(HTMLParser):
         return [a for t, a in self.tags if t == tag and all(a.get(k) == v for k, v in attrs.items())]
 
 
-def json_ld(html: str) -> dict[str, Any]:
-    blocks = re.findall(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)
-    assert len(blocks) == 1, blocks
-    return json.loads(blocks[0])
-
-
 # --------------------------------------------------------------------------------------------
 # Importer
 # --------------------------------------------------------------------------------------------
 def test_corpus_points_of_interest_import_cleanly_and_reimport_changes_nothing(cli, tmp_path, client):
-    rows = corpus_rows()
+    rows = corpus_rows("poi")
     path = write_jsonl(tmp_path / "poi.jsonl", rows)
     first = cli("content", "import", str(path), "--json")
     assert first.exit_code == 0, first.output
@@ -112,7 +91,7 @@ def test_corpus_points_of_interest_import_cleanly_and_reimport_changes_nothing(c
     ],
 )
 def test_a_bad_place_row_imports_nothing_and_names_the_line(cli, tmp_path, change, message):
-    rows = corpus_rows()[:6]
+    rows = corpus_rows("poi")[:6]
     rows[4] = {k: v for k, v in {**rows[4], **change}.items() if v is not None}
     result = cli("content", "import", str(write_jsonl(tmp_path / "bad.jsonl", rows)))
     assert result.exit_code == 1
@@ -135,7 +114,7 @@ def test_demo_places_import_and_lie_around_the_demo_municipality(cli, client):
 # List and place pages
 # --------------------------------------------------------------------------------------------
 def test_list_filters_by_category_with_and_without_htmx(cli, tmp_path, client):
-    import_rows(cli, tmp_path, corpus_rows())
+    import_rows(cli, tmp_path, corpus_rows("poi"))
     full = client.get("/locais")
     assert full.status_code == 200 and full.text.count('<li class="card"') == 20
     assert Doc(full.text).find("form", action="/locais")[0]["hx-get"] == "/locais"
@@ -176,7 +155,7 @@ def test_place_page_shows_address_hours_contacts_and_json_ld_place(cli, tmp_path
 # GeoJSON
 # --------------------------------------------------------------------------------------------
 def test_geojson_is_a_feature_collection_of_published_public_places(cli, tmp_path, client):
-    rows = corpus_rows()
+    rows = corpus_rows("poi")
     import_rows(cli, tmp_path, [*rows, place("rascunho", status="draft"), place("interno", audience="internal")])
     response = client.get("/locais/locais.geojson")
     assert response.status_code == 200

@@ -16,21 +16,12 @@ from concelho.suite.plugins import PluginError, PluginRegistry
 from litestar.testing import TestClient
 
 from .conftest import login, post_form, run, settings_for
+from .content_helpers import corpus_rows, import_rows, json_ld, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "corpus" / "portal.jsonl"
 DEMO = ROOT / "plugins" / "services" / "demo" / "services.jsonl"
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 BASE_URL = "http://testserver.local"
-
-
-def corpus_rows(kind: str = "service") -> list[dict[str, Any]]:
-    return [row for row in map(json.loads, CORPUS.read_text(encoding="utf-8").splitlines()) if row["type"] == kind]
-
-
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 def service(code: str, **fields: Any) -> dict[str, Any]:
@@ -40,18 +31,6 @@ def service(code: str, **fields: Any) -> dict[str, Any]:
         "summary": f"Resumo de {code}.", "category": "Certidões", "service_code": code, "online": True,
         "channels": ["online", "presencial"], "fee": "1,00 €", "processing_days": 3, **fields,
     }  # fmt: skip
-
-
-def import_rows(cli, tmp_path: Path, rows: list[dict[str, Any]], name: str = "rows.jsonl") -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    result = cli("content", "import", str(write_jsonl(tmp_path / name, rows)), "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
-def json_ld(html: str) -> dict[str, Any]:
-    blocks = re.findall(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)
-    assert len(blocks) == 1, blocks
-    return json.loads(blocks[0])
 
 
 class Links(HTMLParser):
@@ -95,7 +74,7 @@ def configured(tmp_path: Path, database_url: str, toml: str) -> TestClient:
 # Importer: corpus rows, bad rows
 # --------------------------------------------------------------------------------------------
 def test_corpus_services_import_cleanly_and_reimport_changes_nothing(cli, tmp_path, client):
-    rows = corpus_rows()
+    rows = corpus_rows("service")
     path = write_jsonl(tmp_path / "services.jsonl", rows)
     first = cli("content", "import", str(path), "--json")
     assert first.exit_code == 0, first.output
@@ -126,7 +105,7 @@ def test_corpus_services_import_cleanly_and_reimport_changes_nothing(cli, tmp_pa
     ],
 )
 def test_a_bad_service_row_imports_nothing_and_names_the_line(cli, tmp_path, change, message):
-    rows = corpus_rows()[:5]
+    rows = corpus_rows("service")[:5]
     rows[2] = {k: v for k, v in {**rows[2], **change}.items() if v is not None}
     result = cli("content", "import", str(write_jsonl(tmp_path / "bad.jsonl", rows)))
     assert result.exit_code == 1
@@ -163,13 +142,13 @@ def test_demo_services_import_and_their_form_templates_resolve(cli, client):
 @pytest.fixture
 def catalogue(cli, tmp_path):  # type: ignore[no-untyped-def]
     rows = [
-        *corpus_rows(),
+        *corpus_rows("service"),
         service("BALCAO-ONLY", title="Serviço só ao balcão", category="Cemitérios", online=False,
                 channels=["presencial"]),
         service("RASCUNHO", title="Serviço em rascunho", status="draft"),
         service("INTERNO", title="Serviço interno", audience="internal"),
     ]  # fmt: skip
-    import_rows(cli, tmp_path, rows, "catalogue.jsonl")
+    import_rows(cli, tmp_path, rows)
     return rows
 
 
