@@ -21,7 +21,7 @@ from litestar.response import Redirect, Stream
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import services
+from . import citizens, services
 from .models import Attachment, Case
 
 TRUE = {"1", "on", "true", "yes", "sim"}
@@ -91,6 +91,7 @@ async def _submit(
         f"Recebemos a sua mensagem com a referência {case.reference}.\n\n"
         f"Pode acompanhar o pedido, responder e juntar documentos em:\n{link}\n\n"
         "Guarde esta mensagem: o endereço é pessoal e não deve ser partilhado.",
+        to=data.email,
     )
     await db.commit()
     return {}, Redirect(tracking_url(case, token) + "&recebido=1", status_code=303)
@@ -156,6 +157,7 @@ class ContactController(Controller):
                 "received": request.query_params.get("recebido") == "1",
                 "tracking_url": tracking_url(case, token),
                 "errors": errors,
+                "merged_into": await db.get(Case, case.merged_into_id) if case.merged_into_id else None,
             },
             status_code=status,
             headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
@@ -345,6 +347,7 @@ class CasesController(Controller):
                 "department_names": {d.id: d.name for d in departments},
                 "assignee": assignee,
                 "can_manage": user.has("crm.manage"),
+                "merged_into": await db.get(Case, case.merged_into_id) if case.merged_into_id else None,
                 "errors": errors or {},
             },
             status_code=status,
@@ -352,7 +355,11 @@ class CasesController(Controller):
 
     @get("/casos/{case_id:int}", name="crm:case")
     async def case(self, request: Request, db: NamedDependency[AsyncSession], case_id: FromPath[int]) -> Response:
-        return await self._detail(request, db, await self._case(request, db, case_id))
+        case = await self._case(request, db, case_id)
+        if case.citizen_id is not None:  # the page shows the citizen's details: a logged view of the record
+            await citizens.log_view(db, request.scope["user"], case.citizen_id, "case", client_ip(request))
+            await db.commit()
+        return await self._detail(request, db, case)
 
     @post("/casos/{case_id:int}/estado", name="crm:case-status")
     async def status(self, request: Request, db: NamedDependency[AsyncSession], case_id: FromPath[int]) -> Response:
@@ -389,6 +396,24 @@ class CasesController(Controller):
                 await services.change_status(db, case, "assigned", user.display_name)
         await db.commit()
         return Redirect(f"/intranet/crm/casos/{case.id}", status_code=303)
+
+    @post("/casos/{case_id:int}/fundir", name="crm:case-merge", guards=[permission_required("crm.manage")])
+    async def merge(self, request: Request, db: NamedDependency[AsyncSession], case_id: FromPath[int]) -> Response:
+        """Managers merge this duplicate into the case with the given reference (see citizens.merge_case)."""
+        case = await self._case(request, db, case_id)
+        form = await request.form()
+        survivor = await services.case_by_reference(db, str(form.get("reference", "")).strip().upper())
+        if survivor is None:
+            return await self._detail(request, db, case, {"merge": N_("There is no case with that reference.")}, 400)
+        if str(form.get("confirm", "")).lower() not in TRUE:
+            errors = {"merge": N_("Tick the box to confirm that both cases are about the same matter.")}
+            return await self._detail(request, db, case, errors, 400)
+        try:
+            await citizens.merge_case(db, case, survivor, request.scope["user"], client_ip(request))
+        except services.CrmError as exc:  # raised before anything is written
+            return await self._detail(request, db, case, {"merge": str(exc)}, 409)
+        await db.commit()
+        return Redirect(f"/intranet/crm/casos/{survivor.id}", status_code=303)
 
     @post("/casos/{case_id:int}/mensagem", name="crm:case-message")
     async def message(self, request: Request, db: NamedDependency[AsyncSession], case_id: FromPath[int]) -> Response:

@@ -30,13 +30,20 @@ def parse_settings(raw: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
         raise PluginError('[plugins.crm] topics must be a list of "Label|DEPARTMENT-CODE|SLA days" strings')
     out = {**raw, "reference_prefix": prefix}
-    for key in ("rate_limit", "rate_window_seconds", "max_attachments", "attachment_max_bytes"):
+    out["open311_jurisdiction"] = str(raw.get("open311_jurisdiction") or "").strip()
+    for key in ("rate_limit", "rate_window_seconds", "max_attachments", "attachment_max_bytes", "open311_rate_limit"):
         try:
             out[key] = int(raw[key])
         except (TypeError, ValueError):
             raise PluginError(f"[plugins.crm] {key} must be a whole number") from None
         if out[key] < 1:
             raise PluginError(f"[plugins.crm] {key} must be at least 1")
+    try:
+        out["retention_years"] = int(raw.get("retention_years", 5))
+    except (TypeError, ValueError):
+        raise PluginError("[plugins.crm] retention_years must be a whole number (0 turns the purge off)") from None
+    if out["retention_years"] < 0:
+        raise PluginError("[plugins.crm] retention_years must be 0 (off) or more")
     return out
 
 
@@ -63,6 +70,11 @@ class CrmPlugin(Plugin):
             "rate_window_seconds": 3600,
             "max_attachments": 3,
             "attachment_max_bytes": 10 * 1024 * 1024,
+            # Open311 GeoReport v2 (docs/OPEN311.md): the jurisdiction_id clients may send, POSTs per key and window.
+            "open311_jurisdiction": "cm-vilaserena.example",
+            "open311_rate_limit": 100,
+            # GDPR retention (docs/CRM.md): people inactive this many years, with no open case, are erased daily.
+            "retention_years": 5,
         }
 
     def configure(self, settings: Settings) -> None:
@@ -82,8 +94,23 @@ class CrmPlugin(Plugin):
 
     def route_handlers(self) -> list[Any]:
         from .controllers import CasesController, ContactController, ServiceRequestController
+        from .dashboard import DashboardController
+        from .open311 import Open311Controller
+        from .staff import CitizensController
 
-        return [ContactController, ServiceRequestController, CasesController]
+        return [
+            ContactController,
+            ServiceRequestController,
+            CasesController,
+            Open311Controller,
+            DashboardController,
+            CitizensController,
+        ]
+
+    def background_jobs(self) -> list[Any]:
+        from .gdpr import retention_job
+
+        return [retention_job]
 
     def cli(self):  # type: ignore[no-untyped-def]
         from .cli import app
@@ -103,4 +130,7 @@ class CrmPlugin(Plugin):
         return [
             NavItem(N_("Contact us"), "/fale-connosco", area="portal", order=90),
             NavItem(N_("Citizen cases"), "/intranet/crm/casos", area="intranet", permission="crm.view", order=40),
+            NavItem(N_("Citizens"), "/intranet/crm/cidadaos", area="intranet", permission="crm.view", order=42),
+            NavItem(N_("Counter"), "/intranet/crm/balcao", area="intranet", permission="crm.view", order=43),
+            NavItem(N_("CRM dashboard"), "/intranet/crm/painel", area="intranet", permission="crm.view", order=41),
         ]

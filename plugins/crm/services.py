@@ -21,7 +21,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import nif as nif_rules
-from .models import Attachment, Case, CaseEvent, Citizen, Counter
+from .models import Attachment, Case, CaseEvent, Citizen, Counter, Interaction
 
 #: Attachments citizens may send: images and PDF only.
 ATTACHMENT_TYPES = {*IMAGE_TYPES, "application/pdf"}
@@ -155,18 +155,12 @@ async def department_id_for(session: AsyncSession, code: str) -> int | None:
 async def create_case(
     session: AsyncSession, data: CaseInput, *, prefix: str, topic: Topic | None = None
 ) -> tuple[Case, str]:
-    """A new case with its citizen record; returns the case and the plain tracking token (shown once)."""
+    """A new case for the citizen's existing record (same NIF, else e-mail, else phone) or a new one, with its
+    consent and the contact that opened it; returns the case and the plain tracking token (shown once)."""
+    from .citizens import intake_citizen  # citizens.py builds on this module
+
     now = datetime.now(UTC)
-    citizen = Citizen(
-        name=data.name[:200],
-        nif=nif_rules.normalize(data.nif) if data.nif else "",
-        email=data.email[:200],
-        phone=data.phone[:40],
-        address=data.location_text[:500],
-        consent_at=now if data.consent else None,
-    )
-    session.add(citizen)
-    await session.flush()
+    citizen, differences = await intake_citizen(session, data, now)
     token = secrets.token_urlsafe(24)
     body = data.description
     if data.extra:
@@ -189,6 +183,20 @@ async def create_case(
     )
     session.add(case)
     await session.flush()
+    session.add(
+        Interaction(
+            citizen_id=citizen.id,
+            case_id=case.id,
+            channel=case.channel,
+            direction="in",
+            topic=case.topic,
+            service_code=case.service_code,
+            department_id=case.department_id,
+            notes=differences,
+            occurred_at=now,
+            created_at=now,
+        )
+    )
     await record(session, "crm.case_created", actor="citizen", target=f"crm.case:{case.id}", channel=case.channel)
     return case, token
 
@@ -231,6 +239,8 @@ async def add_event(session: AsyncSession, case: Case, kind: str, body: str, aut
     event = CaseEvent(case_id=case.id, kind=kind, body=body, author=author[:200])
     session.add(event)
     case.updated_at = datetime.now(UTC)
+    if kind == "public_reply" and case.first_answered_at is None:
+        case.first_answered_at = case.updated_at
     return event
 
 
@@ -290,12 +300,16 @@ async def change_status(session: AsyncSession, case: Case, status: str, author: 
     await add_event(session, case, "status_change", status, author)
 
 
-async def notify_citizen(session: AsyncSession, case: Case, subject: str, body: str) -> bool:
-    """Queue an e-mail to the case's citizen (sent by SMTP when configured, else kept in the outbox)."""
+async def notify_citizen(session: AsyncSession, case: Case, subject: str, body: str, to: str = "") -> bool:
+    """Queue an e-mail to ``to`` or else the case's citizen (sent by SMTP when configured, else kept in the outbox).
+
+    The confirmation of a new case goes to the address typed in the form: an existing record found by NIF or phone
+    may hold another one."""
     citizen = await citizen_of(session, case)
-    if citizen is None or not citizen.email:
+    address = to or (citizen.email if citizen is not None else "")
+    if not address:
         return False
-    await queue_mail(session, citizen.email, subject, body)
+    await queue_mail(session, address, subject, body)
     return True
 
 
