@@ -107,6 +107,12 @@ class CrmPlugin(Plugin):
             CitizensController,
         ]
 
+    async def load_demo(self, session: Any) -> int:
+        """CRM roles (``crm_agent``, ``crm_manager``), the demo counter staff's role and a year of contacts."""
+        from .demo import load
+
+        return await load(session)
+
     def background_jobs(self) -> list[Any]:
         from .gdpr import retention_job
 
