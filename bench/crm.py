@@ -186,11 +186,11 @@ def timed(fn: Callable[[], int], repeat: int = 1) -> Timed:
     return best
 
 
-def export_function(url: str, out: Path, fmt: str = "csv") -> int:
+def export_function(url: str, out: Path, fmt: str = "csv", anonymize: bool = False) -> int:
     """What ``suite crm export interactions --format FMT -o OUT`` runs (count included, progress bar excluded)."""
     from concelho.plugins.crm.exports import ExportSpec, open_export, write
 
-    with open_export(url, SECRET, ExportSpec("interactions")) as rows:
+    with open_export(url, SECRET, ExportSpec("interactions", anonymize=anonymize)) as rows:
         rows.count()
         return write(rows, fmt, out)
 
@@ -420,6 +420,8 @@ def main() -> None:
             print(joined.line("raw SELECT of the same joined columns", raw))
             print(ours.line("export csv (open_export + write)", raw, " (target ≥ 0.5)"))
             print(stream.line("  same plan through async stream()", raw))
+            anonymous = timed(lambda: export_function(url, out, anonymize=True), args.repeat)
+            print(anonymous.line("export csv --anonymize (no citizen join)", raw))
             if size == args.small:
                 for fmt in ("jsonl", "xlsx"):
                     other = timed(lambda fmt=fmt: export_function(url, out, fmt))

@@ -170,7 +170,7 @@ async def intake_citizen(session: AsyncSession, data: services.CaseInput, now: d
             nif=nif,
             email=data.email[:200],
             phone=phone,
-            address=data.location_text[:500],
+            # Not the case's location: a report about a street is not where its author lives.
             created_at=now,
             updated_at=now,
         )

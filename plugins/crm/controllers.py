@@ -91,7 +91,6 @@ async def _submit(
         f"Recebemos a sua mensagem com a referência {case.reference}.\n\n"
         f"Pode acompanhar o pedido, responder e juntar documentos em:\n{link}\n\n"
         "Guarde esta mensagem: o endereço é pessoal e não deve ser partilhado.",
-        to=data.email,
     )
     await db.commit()
     return {}, Redirect(tracking_url(case, token) + "&recebido=1", status_code=303)

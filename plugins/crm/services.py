@@ -300,16 +300,12 @@ async def change_status(session: AsyncSession, case: Case, status: str, author: 
     await add_event(session, case, "status_change", status, author)
 
 
-async def notify_citizen(session: AsyncSession, case: Case, subject: str, body: str, to: str = "") -> bool:
-    """Queue an e-mail to ``to`` or else the case's citizen (sent by SMTP when configured, else kept in the outbox).
-
-    The confirmation of a new case goes to the address typed in the form: an existing record found by NIF or phone
-    may hold another one."""
+async def notify_citizen(session: AsyncSession, case: Case, subject: str, body: str) -> bool:
+    """Queue an e-mail to the case's citizen (sent by SMTP when configured, else kept in the outbox)."""
     citizen = await citizen_of(session, case)
-    address = to or (citizen.email if citizen is not None else "")
-    if not address:
+    if citizen is None or not citizen.email:
         return False
-    await queue_mail(session, address, subject, body)
+    await queue_mail(session, citizen.email, subject, body)
     return True
 
 
