@@ -15,16 +15,19 @@ stored and for the current visitor's token when served.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from enum import Enum
 from typing import Any
 
 from litestar import Request, Response
+from litestar.datastructures import Cookie
+from litestar.middleware.csrf import generate_csrf_token
 from litestar.utils.scope.state import ScopeState
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,7 +65,22 @@ def cached_slot(renderer: Any) -> Any:
     return renderer
 
 
-@dataclass
+_PLACEHOLDER_BYTES = PLACEHOLDER.encode()
+_TOKEN_SHAPE = re.compile(r"[0-9a-f]{128}")
+_VARY = "HX-Request, Accept-Language, Cookie"
+_CACHE_CONTROL = "private, no-cache"
+
+
+def is_csrf_token(value: str) -> bool:
+    """Whether ``value`` has the shape of a token the CSRF middleware makes (64 hex digits and their HMAC).
+
+    Only such tokens are swapped in and out of cached bodies: a cookie of any other shape could
+    otherwise put markup into a page, or placeholders in place of ordinary words of a stored one.
+    """
+    return _TOKEN_SHAPE.fullmatch(value) is not None
+
+
+@dataclass(slots=True)
 class CachedPage:
     body: str
     etag: str
@@ -71,6 +89,30 @@ class CachedPage:
     media_type: str
     generation: int
     stored_at: float
+    #: The encoded body cut at each CSRF placeholder: a hit joins the pieces with the visitor's token.
+    pieces: list[bytes] = field(init=False)
+    #: Validators and caching headers, as the handler's response has them.
+    headers: dict[str, str] = field(init=False)
+    #: The same, encoded for ASGI, for a 304; ``full_headers`` adds the content type for a 200.
+    raw_headers: list[tuple[bytes, bytes]] = field(init=False)
+    full_headers: list[tuple[bytes, bytes]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pieces = self.body.encode().split(_PLACEHOLDER_BYTES)
+        self.headers = {
+            "ETag": self.etag,
+            "Last-Modified": format_datetime(self.last_modified, usegmt=True),
+            "Cache-Control": _CACHE_CONTROL,
+            "Vary": _VARY,
+        }
+        self.raw_headers = [(k.lower().encode(), v.encode("latin-1")) for k, v in self.headers.items()]
+        self.full_headers = [*self.raw_headers, (b"content-type", f"{self.media_type}; charset=utf-8".encode())]
+
+    def body_for(self, token: str) -> bytes:
+        """The stored body with ``token`` (a well-formed CSRF token, or "") in place of the placeholders."""
+        if len(self.pieces) == 1:
+            return self.pieces[0]
+        return token.encode().join(self.pieces)
 
 
 class PageCache:
@@ -137,19 +179,21 @@ class PageCache:
         key = (request.url.path, request.url.query or "", lang)
         token = ScopeState.from_scope(request.scope).csrf_token
         token = token if isinstance(token, str) else ""
+        if token and not is_csrf_token(token):
+            return await produce()  # a forged cookie: never stored, never swapped into a stored page
         entry = self._entries.get(key)
         fresh = entry is not None and time.monotonic() - entry.stored_at < self.max_age_seconds
         if entry is not None and fresh and entry.generation == generation:
             self._entries.move_to_end(key)
             self.hits += 1
-            if _not_modified(dict(request.headers), entry):
-                return Response(content=b"", status_code=304, headers=self._headers(entry))
-            body = entry.body.replace(PLACEHOLDER, token) if token else entry.body
+            headers = request.headers
+            if _not_modified(headers.get("if-none-match"), headers.get("if-modified-since"), entry):
+                return Response(content=b"", status_code=304, headers=entry.headers)
             return Response(
-                content=body,
+                content=entry.body_for(token),
                 status_code=entry.status_code,
                 media_type=entry.media_type,
-                headers=self._headers(entry),
+                headers=entry.headers,
             )
         self.misses += 1
         response = await produce()
@@ -169,17 +213,8 @@ class PageCache:
         self._entries[key] = entry
         if len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
-        response.headers.update(self._headers(entry))
+        response.headers.update(entry.headers)
         return response
-
-    @staticmethod
-    def _headers(entry: CachedPage) -> dict[str, str]:
-        return {
-            "ETag": entry.etag,
-            "Last-Modified": format_datetime(entry.last_modified, usegmt=True),
-            "Cache-Control": "private, no-cache",
-            "Vary": "HX-Request, Accept-Language, Cookie",
-        }
 
 
 class PageCacheMiddleware:
@@ -199,51 +234,66 @@ class PageCacheMiddleware:
         self.csrf_cookie = csrf_cookie
         self.secure = secure
         self.default_language = default_language
+        # The Set-Cookie header the CSRF middleware would send, cut around the token.
+        cookie = Cookie(key=csrf_cookie, value=PLACEHOLDER, path="/", secure=secure, samesite="lax")
+        prefix, _, suffix = cookie.to_header(header="").partition(PLACEHOLDER)
+        self._cookie_prefix = prefix.encode("latin-1")
+        self._cookie_suffix = suffix.encode("latin-1")
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET" or not self.cache.enabled or not self.cache._entries:
+        cache = self.cache
+        if scope["type"] != "http" or scope["method"] != "GET" or not cache.enabled or not cache._entries:
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        if headers.get("hx-request") == "true":
-            await self.app(scope, receive, send)
-            return
-        cookies = _parse_cookies(headers.get("cookie", ""))
+        cookie_header = accept_language = if_none_match = if_modified_since = None
+        for name, value in scope["headers"]:
+            if name == b"hx-request":
+                if value == b"true":
+                    await self.app(scope, receive, send)
+                    return
+            elif name == b"cookie":
+                cookie_header = value if cookie_header is None else cookie_header + b"; " + value
+            elif name == b"accept-language":
+                accept_language = value.decode("latin-1")
+            elif name == b"if-none-match":
+                if_none_match = value.decode("latin-1")
+            elif name == b"if-modified-since":
+                if_modified_since = value.decode("latin-1")
+        cookies = _parse_cookies(cookie_header.decode("latin-1")) if cookie_header else {}
         if "suite_session" in cookies:
             await self.app(scope, receive, send)
             return
         query = scope.get("query_string", b"").decode("latin-1")
-        query_lang = _query_value(query, "lang")
+        query_lang = _query_value(query, "lang") if query else None
         if query_lang in LANGUAGES and query_lang != cookies.get(LANG_COOKIE):
             await self.app(scope, receive, send)  # the handler sets the language cookie
             return
-        lang = negotiate(query_lang, cookies.get(LANG_COOKIE), headers.get("accept-language"), self.default_language)
-        entry = self.cache._entries.get((scope["path"], query, lang))
-        if entry is None:
-            await self.app(scope, receive, send)
-            return
-        generation = await self.cache.generation()
-        if entry.generation != generation or time.monotonic() - entry.stored_at >= self.cache.max_age_seconds:
-            await self.app(scope, receive, send)
-            return
-        self.cache.hits += 1
+        lang = negotiate(query_lang, cookies.get(LANG_COOKIE), accept_language, self.default_language)
+        entry = cache._entries.get((scope["path"], query, lang))
         token = cookies.get(self.csrf_cookie)
-        response_headers = [(k.lower().encode(), v.encode("latin-1")) for k, v in PageCache._headers(entry).items()]
+        if entry is None or (token and not is_csrf_token(token)):
+            await self.app(scope, receive, send)
+            return
+        now = time.monotonic()
+        generation = cache._generation if now - cache._polled_at < cache.poll_seconds else await cache.generation()
+        if entry.generation != generation or now - entry.stored_at >= cache.max_age_seconds:
+            await self.app(scope, receive, send)
+            return
+        cache.hits += 1
+        set_cookie = None
         if not token:
-            from litestar.datastructures import Cookie
-            from litestar.middleware.csrf import generate_csrf_token
-
             token = generate_csrf_token(self.csrf_secret)
-            cookie = Cookie(key=self.csrf_cookie, value=token, path="/", secure=self.secure, samesite="lax")
-            response_headers.append((b"set-cookie", cookie.to_header(header="").encode("latin-1")))
-        if _not_modified(headers, entry):
-            await send({"type": "http.response.start", "status": 304, "headers": response_headers})
+            set_cookie = (b"set-cookie", self._cookie_prefix + token.encode() + self._cookie_suffix)
+        if _not_modified(if_none_match, if_modified_since, entry):
+            headers = [*entry.raw_headers, set_cookie] if set_cookie is not None else list(entry.raw_headers)
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
-        body = entry.body.replace(PLACEHOLDER, token).encode()
-        response_headers.append((b"content-type", f"{entry.media_type}; charset=utf-8".encode()))
-        response_headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": entry.status_code, "headers": response_headers})
+        body = entry.body_for(token)
+        headers = [*entry.full_headers, (b"content-length", str(len(body)).encode())]
+        if set_cookie is not None:
+            headers.append(set_cookie)
+        await send({"type": "http.response.start", "status": entry.status_code, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 
@@ -264,14 +314,12 @@ def _query_value(query: str, name: str) -> str | None:
     return None
 
 
-def _not_modified(headers: dict[str, str], entry: CachedPage) -> bool:
-    if_none_match = headers.get("if-none-match")
+def _not_modified(if_none_match: str | None, if_modified_since: str | None, entry: CachedPage) -> bool:
     if if_none_match:
         return entry.etag in [tag.strip() for tag in if_none_match.split(",")] or if_none_match.strip() == "*"
-    since = headers.get("if-modified-since")
-    if since:
+    if if_modified_since:
         try:
-            return entry.last_modified <= parsedate_to_datetime(since)
+            return entry.last_modified <= parsedate_to_datetime(if_modified_since)
         except (TypeError, ValueError):
             return False
     return False

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import collections
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from threading import Thread
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import MetaData, event
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.util import EMPTY_DICT
+from sqlalchemy.util.concurrency import await_
 from sqlmodel import SQLModel
 
 NAMING_CONVENTION = {
@@ -49,6 +60,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # Deleted or overwritten rows are zeroed on disk (GDPR erasure leaves no personal data in free pages).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -58,9 +71,135 @@ def install_sqlite_pragmas(engine: Engine) -> None:
         event.listen(engine, "connect", _sqlite_pragmas)
 
 
+def _run_statement(
+    conn: sqlite3.Connection, operation: str, parameters: Any, many: bool
+) -> tuple[Any, list[Any], int, int | None]:
+    """On the connection's thread: one cursor, the statement, all its rows, then close."""
+    cursor = conn.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        elif parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else []
+        return description, rows, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
+    """An aiosqlite cursor whose statement costs one trip to the connection's thread.
+
+    SQLAlchemy's adapter makes four (create the cursor, execute, fetch all, close), each a queue
+    put, a thread wake-up and a loop wake-up; here they run as one call and the cursor's
+    description, row count and last row id are kept for SQLAlchemy to read afterwards.
+    """
+
+    __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
+
+    def __init__(self, adapt_connection: AsyncAdapt_aiosqlite_connection) -> None:
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._cursor = None  # type: ignore[assignment]
+        self._soft_closed_memoized = EMPTY_DICT
+        self._rows = collections.deque()
+        self._description: Any = None
+        self._rowcount = -1
+        self._lastrowid: int | None = None
+        self._arraysize = 1
+
+    @property
+    def description(self) -> Any:
+        return self._description
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    @property
+    def lastrowid(self) -> int:
+        return self._lastrowid  # type: ignore[return-value]
+
+    @property
+    def arraysize(self) -> int:
+        return self._arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._arraysize = value
+
+    async def _async_soft_close(self) -> None:
+        return None  # already closed on the connection's thread
+
+    def close(self) -> None:
+        self._rows.clear()
+
+    def _run(self, operation: Any, parameters: Any, many: bool) -> None:
+        connection = self._connection
+        try:
+            conn = connection._conn
+            description, rows, self._rowcount, self._lastrowid = await_(
+                connection._execute(_run_statement, conn, operation, parameters, many)
+            )
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+        self._description = description
+        self._rows = collections.deque(rows)
+
+    def execute(self, operation: Any, parameters: Any = None) -> None:
+        self._run(operation, parameters, False)
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> None:
+        self._run(operation, seq_of_parameters, True)
+
+    def setinputsizes(self, *inputsizes: Any) -> None:
+        return None
+
+
+class OneHopConnection(AsyncAdapt_aiosqlite_connection):
+    """Skips the trip to the connection's thread for a commit or rollback with no transaction open.
+
+    ``sqlite3`` does nothing then either; pooled connections are rolled back on every return, so
+    a read-only request saves a trip.
+    """
+
+    __slots__ = ()
+    _cursor_cls = OneHopCursor
+
+    def _in_transaction(self) -> bool:
+        conn = self._connection._connection
+        return conn is not None and conn.in_transaction
+
+    def rollback(self) -> None:
+        if self._in_transaction():
+            super().rollback()
+
+    def commit(self) -> None:
+        if self._in_transaction():
+            super().commit()
+
+
+class OneHopAiosqlite(AsyncAdapt_aiosqlite_dbapi):
+    """The aiosqlite DBAPI adapter handing out :class:`OneHopConnection` objects."""
+
+    def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
+        creator_fn = kw.pop("async_creator_fn", None)
+        if creator_fn:
+            connection = creator_fn(*arg, **kw)
+        else:
+            connection = aiosqlite.connect(*arg, **kw)
+            (connection if isinstance(connection, Thread) else connection._thread).daemon = True
+        return OneHopConnection(self, await_(connection))
+
+
 def create_engine_for(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
+    if make_url(url).get_backend_name() == "sqlite":
+        kwargs.setdefault("module", OneHopAiosqlite(aiosqlite, sqlite3))
     engine = create_async_engine(async_url(url), pool_pre_ping=not url.startswith("sqlite"), **kwargs)
     install_sqlite_pragmas(engine.sync_engine)
     return engine

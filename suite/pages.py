@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from functools import cache
+from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
 from litestar import Controller, Request, Response, get, post
@@ -10,11 +12,12 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect
-from sqlalchemy import String, cast, func, or_, select, text
+from sqlalchemy import Select, String, bindparam, cast, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .auth.guards import PUBLIC, intranet_required, permission_required
 from .content.models import ContentItem, PageFeedback
+from .content.portal import LIVE_PUBLIC, live_params
 from .content.service import published_clause
 from .i18n import N_
 from .models import AuditEntry, Department, Role, User
@@ -99,6 +102,23 @@ class PortalController(Controller):
 HIGHLIGHT_TAGS = {"destaque", "highlight"}
 
 
+@cache
+def _highlights_query(types: tuple[str, ...]) -> Select[Any]:
+    """The highlights of one set of content types (fixed per app: no list to expand at every execution)."""
+    return (
+        select(ContentItem)
+        .where(
+            or_(*(ContentItem.type == name for name in types)),
+            ContentItem.language == bindparam("language"),
+            LIVE_PUBLIC,
+            # A cheap pre-filter on the JSON text; the exact tag match is checked below.
+            or_(*(func.lower(cast(ContentItem.tags, String)).contains(tag) for tag in sorted(HIGHLIGHT_TAGS))),
+        )
+        .order_by(ContentItem.published_at.desc())
+        .limit(50)
+    )
+
+
 async def highlights(request: Request, db: AsyncSession, limit: int = 4) -> list[tuple[ContentItem, str]]:
     """Live public items tagged ``destaque`` (or ``highlight``), newest first, with their URLs."""
     from .render import request_language
@@ -106,21 +126,8 @@ async def highlights(request: Request, db: AsyncSession, limit: int = 4) -> list
     types = request.app.state.suite.registry.content_types()
     if not types:
         return []
-    rows = (
-        await db.execute(
-            select(ContentItem)
-            .where(
-                ContentItem.type.in_(list(types)),
-                ContentItem.language == request_language(request),
-                ContentItem.audience == "public",
-                published_clause(),
-                # A cheap pre-filter on the JSON text; the exact tag match is checked below.
-                or_(*(func.lower(cast(ContentItem.tags, String)).contains(tag) for tag in HIGHLIGHT_TAGS)),
-            )
-            .order_by(ContentItem.published_at.desc())
-            .limit(50)
-        )
-    ).scalars()
+    query = _highlights_query(tuple(types))
+    rows = (await db.execute(query, live_params(language=request_language(request)))).scalars()
     picked = [item for item in rows if HIGHLIGHT_TAGS & {t.lower() for t in item.tags or []}][:limit]
     return [(item, types[item.type].url_for(item)) for item in picked]
 

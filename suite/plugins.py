@@ -211,6 +211,9 @@ class PluginRegistry:
         self.plugins = plugins
         self.available = available or {p.name: p for p in plugins}
         self.by_name = {p.name: p for p in plugins}
+        self._nav: dict[str, tuple[NavItem, ...]] = {}
+        self._hooks: dict[str, list[HookRenderer]] | None = None
+        self._types: dict[str, Any] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, available: dict[str, Plugin] | None = None) -> PluginRegistry:
@@ -263,16 +266,18 @@ class PluginRegistry:
         return perms
 
     def content_types(self) -> dict[str, Any]:
-        """Every registered content type by name (``news.article``), namespaced by plugin."""
-        types: dict[str, Any] = {}
-        for plugin in self.plugins:
-            for ctype in plugin.content_types():
-                if not ctype.name.startswith(plugin.name + "."):
-                    raise PluginError(
-                        f"plugin {plugin.name!r} registers content type {ctype.name!r} outside its namespace"
-                    )
-                types[ctype.name] = ctype
-        return types
+        """Every registered content type by name (``news.article``), namespaced by plugin (collected once)."""
+        if self._types is None:
+            types: dict[str, Any] = {}
+            for plugin in self.plugins:
+                for ctype in plugin.content_types():
+                    if not ctype.name.startswith(plugin.name + "."):
+                        raise PluginError(
+                            f"plugin {plugin.name!r} registers content type {ctype.name!r} outside its namespace"
+                        )
+                    types[ctype.name] = ctype
+            self._types = types
+        return dict(self._types)
 
     async def workspace_ids_for(self, session: Any, user_id: int) -> set[int]:
         """Workspaces whose private content ``user_id`` may see now, from every plugin that knows."""
@@ -284,15 +289,22 @@ class PluginRegistry:
         return ids
 
     def nav_items(self, area: str) -> list[NavItem]:
-        items = [item for p in self.plugins for item in p.nav_items() if item.area == area]
-        return sorted(items, key=lambda i: (i.order, i.label))
+        """The menu entries of ``area`` in order (collected once: a registry's plugins never change)."""
+        items = self._nav.get(area)
+        if items is None:
+            found = [item for p in self.plugins for item in p.nav_items() if item.area == area]
+            items = self._nav[area] = tuple(sorted(found, key=lambda i: (i.order, i.label)))
+        return list(items)
 
     def hooks(self) -> dict[str, list[HookRenderer]]:
-        slots: dict[str, list[HookRenderer]] = {}
-        for plugin in self.plugins:
-            for slot, renderer in plugin.template_hooks().items():
-                slots.setdefault(slot, []).append(renderer)
-        return slots
+        """Page slot → renderers, collected once (so each renderer keeps one identity for slot caching)."""
+        if self._hooks is None:
+            slots: dict[str, list[HookRenderer]] = {}
+            for plugin in self.plugins:
+                for slot, renderer in plugin.template_hooks().items():
+                    slots.setdefault(slot, []).append(renderer)
+            self._hooks = slots
+        return self._hooks
 
     def listeners(self) -> dict[str, list[EventListener]]:
         out: dict[str, list[EventListener]] = {}

@@ -7,7 +7,7 @@ response says ``Vary: HX-Request`` so caches never mix the two.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from litestar import Request, Response
 from litestar.datastructures import Cookie
@@ -42,6 +42,53 @@ def request_language(request: Request) -> str:
     return lang
 
 
+class NavLink(NamedTuple):
+    """A menu entry as a page shows it: translated label, and whether it is the current section."""
+
+    url: str
+    label: str
+    current: bool
+
+
+def nav_links(state: Any, area: str, lang: str, user: Any, current_path: str) -> list[NavLink]:
+    """The entries of ``area`` the user may see; the labels are translated once per language."""
+    key = (area, lang)
+    entries = state.nav_cache.get(key)
+    if entries is None:
+        gettext = template_gettext(lang)[0]
+        entries = state.nav_cache[key] = tuple(
+            (item, gettext(item.label), item.url.rstrip("/") + "/") for item in state.registry.nav_items(area)
+        )
+    here = current_path + "/"
+    return [
+        NavLink(item.url, label, here.startswith(prefix))
+        for item, label, prefix in entries
+        if not item.permission or (user and user.has(item.permission))
+    ]
+
+
+class LangLink(NamedTuple):
+    """One entry of the language switch."""
+
+    code: str
+    label: str
+    href: str
+    current: bool
+
+
+def lang_links(meta: Any, current_path: str, lang: str) -> list[LangLink]:
+    """Where the language switch goes: an item's translation when the page has one, else the same page."""
+    switch = None
+    if meta:
+        switch = meta.get("switch") if isinstance(meta, dict) else getattr(meta, "switch", None)
+    links = []
+    for code in LANGUAGES:
+        target = (switch.get(code) if switch else None) or current_path
+        href = target if "lang=" in target else f"{target}{'&' if '?' in target else '?'}lang={code}"
+        links.append(LangLink(code, LANGUAGE_NAMES[code], href, code == lang))
+    return links
+
+
 def base_context(request: Request) -> dict[str, Any]:
     """What every template can use: user, language, gettext, csrf token, navigation, slots."""
     from litestar.utils.scope.state import ScopeState
@@ -71,6 +118,8 @@ def base_context(request: Request) -> dict[str, Any]:
             for item in state.registry.nav_items(area)
             if not item.permission or (user and user.has(item.permission))
         ],
+        "nav_links": lambda area: nav_links(state, area, lang, user, request.url.path),
+        "lang_links": lambda meta: lang_links(meta, request.url.path, lang),
         "slot": lambda name: state.render_slot(name, request),
         "url_for": request.app.route_reverse,
         "static": lambda path: f"/static/{path}",

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment
@@ -44,6 +44,8 @@ class SuiteState:
     search: SearchBackend
     throttle: LoginThrottle
     page_cache: PageCache
+    #: Translated menu entries by (area, language) (see ``render.nav_links``).
+    nav_cache: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
 
     @classmethod
     def build(

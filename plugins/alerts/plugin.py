@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from concelho.suite.cache import cached_slot
 from concelho.suite.i18n import N_
 from concelho.suite.plugins import NavItem, Plugin
 from markupsafe import Markup
@@ -17,8 +19,9 @@ class AlertsPlugin(Plugin):
 
     def __init__(self) -> None:
         super().__init__()
-        #: Per app: (page-cache generation, active alerts), refreshed whenever the generation moves.
-        self._cache: dict[int, tuple[int, list[Any]]] = {}
+        #: Per app: (page-cache generation, read at, active alerts), refreshed whenever the generation moves
+        #: or after the page cache's maximum age (an alert reaching its end goes away within that time).
+        self._cache: dict[int, tuple[int, float, list[Any]]] = {}
 
     def route_handlers(self) -> list[Any]:
         from .controllers import AlertsController
@@ -65,20 +68,23 @@ class AlertsPlugin(Plugin):
         state = request.app.state.suite
         generation = await state.page_cache.generation()
         cached = self._cache.get(id(state))
-        if cached is None or cached[0] != generation:
+        now = time.monotonic()
+        if cached is None or cached[0] != generation or now - cached[1] >= state.page_cache.max_age_seconds:
             from concelho.suite.state import request_db
 
             from .services import active_alerts
 
             async with request_db(request) as session:
                 alerts = await active_alerts(session)
-            cached = self._cache[id(state)] = (generation, alerts)
-        return cached[1]
+            cached = self._cache[id(state)] = (generation, now, alerts)
+        return cached[2]
 
     def render_stylesheet(self, request: Any) -> Markup:
         return Markup('<link rel="stylesheet" href="/static/alerts/alerts.css">')
 
+    @cached_slot
     async def render_banner(self, request: Any) -> Markup:
+        """The active alerts (the same for every visitor: kept per language like the home blocks)."""
         state = request.app.state.suite
         alerts = await self.current_alerts(request)
         if not alerts:

@@ -7,15 +7,23 @@ from typing import Any
 from concelho.suite.auth.guards import PUBLIC
 from concelho.suite.cache import cached_slot
 from concelho.suite.content.models import ContentItem
-from concelho.suite.content.portal import Crumb, base_url, live_item, live_items, page_meta, render_item
-from concelho.suite.content.service import published_clause
+from concelho.suite.content.portal import (
+    LIVE_PUBLIC,
+    Crumb,
+    base_url,
+    live_item,
+    live_items,
+    live_params,
+    page_meta,
+    render_item,
+)
 from concelho.suite.render import base_context, render, request_language
 from concelho.suite.state import request_db
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import Boolean, Integer, bindparam, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .feeds import atom, rss
@@ -88,24 +96,54 @@ async def _feed_items(
     return [(i, root + ARTICLE.url(i.slug, i.language)) for i in result.items], title, link, self_url, lang
 
 
-async def related_items(db: AsyncSession, item: ContentItem, limit: int = 3) -> list[ContentItem]:
+_RELATED_COLUMNS = (
+    ContentItem.id,
+    ContentItem.title,
+    ContentItem.slug,
+    ContentItem.language,
+    ContentItem.tags,
+    ContentItem.published_at,
+)
+_CANDIDATES = (
+    ContentItem.type == ARTICLE.name,
+    ContentItem.language == bindparam("language"),
+    ContentItem.id != bindparam("id"),
+    LIVE_PUBLIC,
+)
+_SAME_CATEGORY = (
+    select(*_RELATED_COLUMNS)
+    .where(*_CANDIDATES, ContentItem.category == bindparam("category"), bindparam("category") != "")
+    .order_by(ContentItem.published_at.desc())
+    .limit(bindparam("limit", type_=Integer))
+    .cte("same_category")
+)
+_RECENT = select(*_RELATED_COLUMNS).where(*_CANDIDATES).order_by(ContentItem.published_at.desc()).limit(60).subquery()
+#: Same category first, then (only when those are too few and the item has tags) the 60 most recent
+#: candidates for the shared-tags pick, in one round trip.
+_RELATED = union_all(
+    select(literal(0).label("step"), *_SAME_CATEGORY.c),
+    select(literal(1).label("step"), *_RECENT.c).where(
+        bindparam("with_tags", type_=Boolean),
+        select(func.count()).select_from(_SAME_CATEGORY).scalar_subquery() < bindparam("limit", type_=Integer),
+    ),
+).order_by("step", _RECENT.c.published_at.desc())
+
+
+async def related_items(db: AsyncSession, item: ContentItem, limit: int = 3) -> list[Any]:
     """Same category first, then shared tags; only recent candidates, only the columns shown."""
-    base = select(ContentItem.id, ContentItem.title, ContentItem.slug, ContentItem.language, ContentItem.tags).where(
-        ContentItem.type == ARTICLE.name,
-        ContentItem.language == item.language,
-        ContentItem.id != item.id,
-        ContentItem.audience == "public",
-        published_clause(),
-    )
-    recent = base.order_by(ContentItem.published_at.desc()).limit(60)
-    same_category = base.where(ContentItem.category == item.category) if item.category else None
-    picked: list[Any] = []
-    if same_category is not None:
-        picked = list((await db.execute(same_category.order_by(ContentItem.published_at.desc()).limit(limit))).all())
+    rows = (
+        await db.execute(
+            _RELATED,
+            live_params(
+                language=item.language, id=item.id, category=item.category, limit=limit, with_tags=bool(item.tags)
+            ),
+        )
+    ).all()
+    picked: list[Any] = [row for row in rows if row.step == 0]
     if len(picked) < limit and item.tags:
         tags = set(item.tags)
         seen = {row.id for row in picked}
-        candidates = [r for r in (await db.execute(recent)).all() if r.id not in seen and tags & set(r.tags or [])]
+        candidates = [r for r in rows if r.step == 1 and r.id not in seen and tags & set(r.tags or [])]
         candidates.sort(key=lambda r: len(tags & set(r.tags or [])), reverse=True)
         picked.extend(candidates[: limit - len(picked)])
     return picked

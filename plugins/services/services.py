@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from concelho.suite.content.models import ContentAttachment, ContentItem, Media
-from concelho.suite.content.portal import live_items_preferring
-from sqlalchemy import select
+from concelho.suite.content.models import ContentItem, Media
+from concelho.suite.content.portal import item_media, live_items_preferring
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .plugin import CATEGORIES, CATEGORY_LABELS_EN, FEATURED_DEFAULT_COUNT, SERVICE
@@ -81,10 +80,5 @@ def form_templates(item: ContentItem) -> list[tuple[str, str | None]]:
 
 async def attached_documents(db: AsyncSession, item: ContentItem) -> list[Media]:
     """Public documents of the media library attached to a service (form templates uploaded by editors)."""
-    rows = await db.execute(
-        select(Media)
-        .join(ContentAttachment, ContentAttachment.media_id == Media.id)
-        .where(ContentAttachment.content_id == item.id, Media.audience == "public", Media.kind == "document")
-        .order_by(ContentAttachment.sort_order, Media.title)
-    )
-    return list(rows.scalars())
+    _, attachments = await item_media(db, item)  # the page's own query, shared with render_item
+    return [media for media in attachments if media.kind == "document"]

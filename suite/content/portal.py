@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import NotFoundException
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import Select, and_, bindparam, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..render import render, request_language
@@ -41,20 +42,79 @@ def base_url(request: Request) -> str:
     return request.app.state.suite.settings.base_url.rstrip("/")
 
 
-async def live_item(db: AsyncSession, ctype: ContentType, slug: str) -> ContentItem:
-    """The published public item of ``ctype`` at ``slug``, or 404."""
-    item = (
-        await db.execute(
-            select(ContentItem).where(
-                ContentItem.type == ctype.name,
-                ContentItem.slug == slug,
-                ContentItem.audience == "public",
-                published_clause(),
+# Statements of the hot portal reads are built once, with bound parameters: building a select and
+# computing its cache key cost more than running it.  ``now`` is always ``live_params()["now"]``.
+_NOW = bindparam("now", type_=ContentItem.__table__.c.publish_at.type)
+#: SQL condition: a public item visible on the portal at ``:now``.
+LIVE_PUBLIC = and_(ContentItem.audience == "public", published_clause(_NOW))
+_TYPE = bindparam("type", type_=ContentItem.__table__.c.type.type)
+_SLUG = bindparam("slug", type_=ContentItem.__table__.c.slug.type)
+_GROUP = ContentItem.__table__.alias("translated")
+_SAME = ContentItem.__table__.alias("same_group")
+#: The live item at (type, slug) and the live items of its translation group, in one round trip
+#: (by primary key, so each part uses its own index).
+_ITEM_AND_TRANSLATIONS = (
+    select(ContentItem)
+    .where(
+        ContentItem.id.in_(
+            union_all(
+                select(ContentItem.id).where(ContentItem.type == _TYPE, ContentItem.slug == _SLUG),
+                select(_SAME.c.id)
+                .join(_GROUP, _GROUP.c.translation_group == _SAME.c.translation_group)
+                .where(_GROUP.c.type == _TYPE, _GROUP.c.slug == _SLUG, _GROUP.c.translation_group != ""),
             )
-        )
-    ).scalar_one_or_none()
+        ),
+        LIVE_PUBLIC,
+    )
+    .order_by(ContentItem.id)
+)
+_TRANSLATIONS = (
+    select(ContentItem)
+    .where(ContentItem.translation_group == bindparam("group"), ContentItem.id != bindparam("id"), LIVE_PUBLIC)
+    .order_by(ContentItem.id)
+)
+_CONTENT_ID = bindparam("content_id", type_=ContentAttachment.__table__.c.content_id.type)
+#: An item's hero image (when public) and its public attachments, in one round trip.
+_MEDIA = (
+    select(Media, ContentAttachment.content_id)
+    .outerjoin(
+        ContentAttachment, and_(ContentAttachment.media_id == Media.id, ContentAttachment.content_id == _CONTENT_ID)
+    )
+    .where(
+        Media.id.in_(
+            union_all(
+                select(ContentAttachment.media_id).where(ContentAttachment.content_id == _CONTENT_ID),
+                select(bindparam("hero_id", type_=Media.__table__.c.id.type)),
+            )
+        ),
+        Media.audience == "public",
+    )
+    .order_by(ContentAttachment.sort_order, Media.title)
+)
+_TRANSLATIONS_MEMO = "suite.translations"
+_MEDIA_MEMO = "suite.media"
+
+
+def live_params(**params: Any) -> dict[str, Any]:
+    """Parameters of a statement built on :data:`LIVE_PUBLIC` (``now`` plus ``params``)."""
+    return {"now": datetime.now(UTC), **params}
+
+
+def _memo(db: AsyncSession, name: str) -> dict[Any, Any]:
+    """Per-session memo of portal reads (a request's session): loaded once, reused by every caller."""
+    return db.info.setdefault(name, {})
+
+
+async def live_item(db: AsyncSession, ctype: ContentType, slug: str) -> ContentItem:
+    """The published public item of ``ctype`` at ``slug``, or 404.
+
+    Its live translations come in the same query and are kept for :func:`translations_of`.
+    """
+    rows = (await db.execute(_ITEM_AND_TRANSLATIONS, live_params(type=ctype.name, slug=slug))).scalars().all()
+    item = next((row for row in rows if row.type == ctype.name and row.slug == slug), None)
     if item is None:
         raise NotFoundException("This page does not exist or is no longer published.")
+    _memo(db, _TRANSLATIONS_MEMO)[item.id] = [row for row in rows if row is not item]
     return item
 
 
@@ -69,39 +129,63 @@ async def live_items(
     order_by: Any = None,
     where: tuple[Any, ...] = (),
 ) -> PageResult:
-    """Published public items of one type and language, newest first, paginated."""
-    query = select(ContentItem).where(
-        ContentItem.type == type_name,
-        ContentItem.language == language,
-        ContentItem.audience == "public",
-        published_clause(),
-        *where,
-    )
-    if category:
-        query = query.where(ContentItem.category == category)
-    total = (await db.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    """Published public items of one type and language, newest first, paginated.
+
+    One query: the page's rows carry the total; only a page past the end costs a second one (the
+    count, to show the last page instead).
+    """
+    params = live_params(type=type_name, language=language, category=category or "")
+    if where or order_by is not None:
+        query = _listing(bool(category), where, order_by)
+    else:
+        query = _default_listing(bool(category))
+    page = max(1, page)
+    rows = (await db.execute(query, {**params, "limit": per_page, "offset": (page - 1) * per_page})).all()
+    if rows:
+        total = rows[0].total
+    elif page == 1:
+        total = 0
+    else:
+        counted = select(func.count()).select_from(
+            query.with_only_columns(ContentItem.id).order_by(None).limit(None).offset(None).subquery()
+        )
+        total = (await db.execute(counted, params)).scalar_one()
     pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
+    if page > pages:
+        page = pages
+        rows = (await db.execute(query, {**params, "limit": per_page, "offset": (page - 1) * per_page})).all()
+    return PageResult([row[0] for row in rows], page, pages, total)
+
+
+def _listing(by_category: bool, where: tuple[Any, ...] = (), order_by: Any = None) -> Select[Any]:
+    conditions = [ContentItem.type == bindparam("type"), ContentItem.language == bindparam("language"), LIVE_PUBLIC]
+    if by_category:
+        conditions.append(ContentItem.category == bindparam("category"))
+    conditions.extend(where)
+    # The total as a column: counted once, on the index, whatever the page (a window count would
+    # have to gather every matching row first).
+    total = select(func.count()).where(*conditions).correlate(None).scalar_subquery()
     order = order_by if order_by is not None else (ContentItem.published_at.desc(), ContentItem.id.desc())
     if not isinstance(order, tuple | list):
         order = (order,)
-    rows = (await db.execute(query.order_by(*order).limit(per_page).offset((page - 1) * per_page))).scalars().all()
-    return PageResult(list(rows), page, pages, total)
+    query = select(ContentItem, total.label("total")).where(*conditions).order_by(*order)
+    return query.limit(bindparam("limit")).offset(bindparam("offset"))
+
+
+@cache
+def _default_listing(by_category: bool) -> Select[Any]:
+    return _listing(by_category)
 
 
 async def translations_of(db: AsyncSession, item: ContentItem) -> list[ContentItem]:
     """Live public items in the same translation group (other languages)."""
     if not item.translation_group:
         return []
-    rows = await db.execute(
-        select(ContentItem).where(
-            ContentItem.translation_group == item.translation_group,
-            ContentItem.id != item.id,
-            ContentItem.audience == "public",
-            published_clause(),
-        )
-    )
-    return list(rows.scalars())
+    memo = _memo(db, _TRANSLATIONS_MEMO)
+    if item.id not in memo:
+        rows = await db.execute(_TRANSLATIONS, live_params(group=item.translation_group, id=item.id))
+        memo[item.id] = list(rows.scalars())
+    return list(memo[item.id])
 
 
 async def ancestors(db: AsyncSession, item: ContentItem) -> list[ContentItem]:
@@ -237,23 +321,39 @@ async def render_item(
 
 
 async def item_media(db: AsyncSession, item: ContentItem) -> tuple[Media | None, list[Media]]:
-    """The item's public hero image and public attached documents (in their order)."""
-    hero = None
-    if item.hero_image_id is not None:
-        candidate = await db.get(Media, item.hero_image_id)
-        if candidate is not None and candidate.kind == "image" and candidate.audience == "public":
-            hero = candidate
-    rows = await db.execute(
-        select(Media)
-        .join(ContentAttachment, ContentAttachment.media_id == Media.id)
-        .where(ContentAttachment.content_id == item.id, Media.audience == "public")
-        .order_by(ContentAttachment.sort_order, Media.title)
-    )
-    return hero, list(rows.scalars())
+    """The item's public hero image and public attached documents (in their order), in one query."""
+    memo = _memo(db, _MEDIA_MEMO)
+    key = (item.id, item.hero_image_id)
+    if key not in memo:
+        hero = None
+        attachments: list[Media] = []
+        for media, attached_to in await db.execute(_MEDIA, {"content_id": item.id, "hero_id": item.hero_image_id}):
+            if media.id == item.hero_image_id and media.kind == "image":
+                hero = media
+            if attached_to is not None:
+                attachments.append(media)
+        memo[key] = (hero, attachments)
+    hero, attachments = memo[key]
+    return hero, list(attachments)
 
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+def _catalogue(by_category: bool, where: tuple[Any, ...] = (), order_by: Any = None) -> Select[Any]:
+    query = select(ContentItem).where(ContentItem.type == bindparam("type"), LIVE_PUBLIC, *where)
+    if by_category:
+        query = query.where(ContentItem.category == bindparam("category"))
+    order = order_by if order_by is not None else (ContentItem.sort_order, ContentItem.title, ContentItem.id)
+    if not isinstance(order, tuple | list):
+        order = (order,)
+    return query.order_by(*order).limit(bindparam("limit"))
+
+
+@cache
+def _default_catalogue(by_category: bool) -> Select[Any]:
+    return _catalogue(by_category)
 
 
 async def live_items_preferring(
@@ -268,15 +368,12 @@ async def live_items_preferring(
 ) -> list[ContentItem]:
     """Published public items of one type, one per translation group: the ``language`` version when there is
     one, else the Portuguese original (else any).  For catalogues that must stay complete in every language."""
-    query = select(ContentItem).where(
-        ContentItem.type == type_name, ContentItem.audience == "public", published_clause(), *where
-    )
-    if category:
-        query = query.where(ContentItem.category == category)
-    order = order_by if order_by is not None else (ContentItem.sort_order, ContentItem.title, ContentItem.id)
-    if not isinstance(order, tuple | list):
-        order = (order,)
-    rows = list((await db.execute(query.order_by(*order).limit(limit))).scalars())
+    if where or order_by is not None:
+        query = _catalogue(bool(category), where, order_by)
+    else:
+        query = _default_catalogue(bool(category))
+    params = live_params(type=type_name, category=category or "", limit=limit)
+    rows = list((await db.execute(query, params)).scalars())
 
     def group(item: ContentItem) -> str:
         return item.translation_group or f"#{item.id}"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from concelho.search.outbox import content_doc_id, enqueue, enqueue_item
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import BindParameter, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..audit import record
@@ -79,9 +79,9 @@ class ContentInput:
         return cls(**{name: getattr(item, name) for name in SNAPSHOT_FIELDS}, external_id=item.external_id)
 
 
-def published_clause(now: datetime | None = None):  # type: ignore[no-untyped-def]
-    """SQL condition: the item is visible on the portal now."""
-    now = now or datetime.now(UTC)
+def published_clause(now: datetime | BindParameter[Any] | None = None):  # type: ignore[no-untyped-def]
+    """SQL condition: the item is visible on the portal now (or at ``now``, a time or a bound parameter)."""
+    now = datetime.now(UTC) if now is None else now
     return and_(
         ContentItem.status == "published",
         or_(ContentItem.publish_at.is_(None), ContentItem.publish_at <= now),

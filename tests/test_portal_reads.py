@@ -1,0 +1,176 @@
+"""Portal reads: related news, the query budget of anonymous pages, cached bodies and forged CSRF cookies,
+and the one-trip SQLite driver adapter."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import event, text
+
+from .conftest import login, post_form
+
+
+def publish_article(editor: TestClient, title: str, **fields: str) -> str:
+    data = {"title": title, "body": "Texto.", "language": "pt", "audience": "public", **fields}
+    created = post_form(editor, "/intranet/content/new?type=news.article", data)
+    assert created.status_code == 303, created.text
+    url = created.headers["location"].split("?")[0]
+    assert post_form(editor, f"{url}/action", {"action": "publish"}).status_code == 303
+    return url
+
+
+@pytest.fixture
+def editor(client, make_user):  # type: ignore[no-untyped-def]
+    make_user("editora", roles=["publisher"])
+    login(client, "editora")
+    return client
+
+
+@pytest.fixture
+def anon(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app, base_url="http://testserver.local") as visitor:
+        yield visitor
+
+
+def related_titles(html: str) -> list[str]:
+    section = re.search(r'<section aria-labelledby="related-title">(.*?)</section>', html, re.S)
+    return re.findall(r">([^<]+)</a></li>", section.group(1)) if section else []
+
+
+def test_related_news_are_same_category_first_then_shared_tags(editor, anon):
+    publish_article(editor, "Alvo", category="obras", tags="ponte, rio, escola")
+    publish_article(editor, "Mesma categoria", category="obras")
+    publish_article(editor, "Duas etiquetas", category="cultura", tags="ponte, rio")
+    publish_article(editor, "Uma etiqueta", category="cultura", tags="escola")
+    publish_article(editor, "Sem nada em comum", category="cultura", tags="festa")
+    publish_article(editor, "Other language", category="obras", tags="ponte", language="en")
+    draft = {"title": "Rascunho", "body": "x", "language": "pt", "audience": "public", "category": "obras"}
+    assert post_form(editor, "/intranet/content/new?type=news.article", draft).status_code == 303
+    page = anon.get("/noticias/alvo")
+    assert page.status_code == 200
+    assert related_titles(page.text) == ["Mesma categoria", "Duas etiquetas", "Uma etiqueta"]
+    # Without a category, tags alone decide; without either, there is nothing related.
+    publish_article(editor, "Sem categoria", tags="rio")
+    assert related_titles(anon.get("/noticias/sem-categoria").text) == ["Duas etiquetas", "Alvo"]
+    publish_article(editor, "Isolada")
+    assert related_titles(anon.get("/noticias/isolada").text) == []
+
+
+class Statements:
+    """Content-store queries the app's engine runs while ``counting`` is on."""
+
+    def __init__(self, app: Any) -> None:
+        self.seen: list[str] = []
+        self.counting = False
+        event.listen(app.state.suite.database.engine.sync_engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        # Reads of the content store only: the search indexer works in the background on the same engine.
+        if self.counting and "core_search" not in statement and re.search(r"FROM core_(content|media)\b", statement):
+            self.seen.append(statement)
+
+    def during(self, client: TestClient, url: str) -> list[str]:
+        client.get(url)  # warm: slots, the cache generation
+        self.seen.clear()
+        self.counting = True
+        try:
+            assert client.get(url).status_code == 200
+        finally:
+            self.counting = False
+        return list(self.seen)
+
+
+def test_anonymous_pages_keep_to_their_query_budget(editor, anon, app):
+    """An uncached article page: item with translations, media, related news; a list: one query."""
+    url = publish_article(editor, "Orçamento", category="orçamento", tags="contas")
+    en = post_form(editor, "/intranet/content/new?type=news.article",
+                   {"title": "Budget", "body": "x", "language": "en", "audience": "public",
+                    "translation_of": url.rsplit("/", 1)[1]})  # fmt: skip
+    post_form(editor, f"{en.headers['location'].split('?')[0]}/action", {"action": "publish"})
+    state = app.state.suite
+    state.page_cache.enabled = False
+    state.page_cache.poll_seconds = 3600
+    statements = Statements(app)
+    assert len(statements.during(anon, "/noticias/orcamento")) <= 3
+    assert len(statements.during(anon, "/noticias")) == 1
+    assert len(statements.during(anon, "/")) <= 1
+    assert 'hreflang="en" href="http://127.0.0.1:8000/noticias/budget?lang=en"' in anon.get("/noticias/orcamento").text
+
+
+def test_a_forged_csrf_cookie_never_enters_or_leaves_the_page_cache(editor, app):
+    publish_article(editor, "Cache segura")
+    with TestClient(app, base_url="http://testserver.local") as forger:
+        forger.cookies.set("suite_csrf", "div")
+        first = forger.get("/noticias/cache-segura")
+        assert first.status_code == 200
+    with TestClient(app, base_url="http://testserver.local") as visitor:
+        page = visitor.get("/noticias/cache-segura").text
+        token = visitor.cookies.get("suite_csrf")
+        assert token and f'value="{token}"' in page
+        assert "<div" in page and "__suite_csrf_token__" not in page  # the page was not stored with "div" swapped out
+        hit = visitor.get("/noticias/cache-segura").text
+        assert hit == page
+    with TestClient(app, base_url="http://testserver.local") as forger:
+        forger.cookies.set("suite_csrf", "x<script>alert(1)</script>")
+        served = forger.get("/noticias/cache-segura").text
+        assert "<script>alert(1)" not in served
+
+
+# --------------------------------------------------------------------------------------------
+# The SQLite adapter: one trip to the connection's thread per statement
+# --------------------------------------------------------------------------------------------
+async def _driver_checks(path: Path) -> dict[str, Any]:
+    import aiosqlite
+    from concelho.suite.db import Database
+
+    trips = {"n": 0}
+    original = aiosqlite.Connection._execute
+
+    async def counted(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        trips["n"] += 1
+        return await original(self, fn, *args, **kwargs)
+
+    database = Database(f"sqlite:///{path}")
+    out: dict[str, Any] = {}
+    aiosqlite.Connection._execute = counted  # type: ignore[method-assign]
+    try:
+        async with database.session() as session:
+            await session.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)"))
+        trips["n"] = 0
+        async with database.sessionmaker() as session:
+            assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+        out["read_trips"] = trips["n"]
+        async with database.session() as session:
+            conn = await session.connection()
+            inserted = await conn.execute(text("INSERT INTO t (name) VALUES ('a')"))
+            out["lastrowid"] = inserted.lastrowid
+            await conn.execute(text("INSERT INTO t (name) VALUES (:name)"), [{"name": "b"}, {"name": "c"}])
+            out["updated"] = (await conn.execute(text("UPDATE t SET name = name || '!' WHERE id > 1"))).rowcount
+            out["returning"] = (await conn.execute(text("DELETE FROM t WHERE id = 3 RETURNING name"))).all()
+        async with database.sessionmaker() as session:
+            out["rows"] = (await session.execute(text("SELECT id, name FROM t ORDER BY id"))).all()
+            try:
+                await session.execute(text("SELECT * FROM missing"))
+            except Exception as exc:  # the driver's error, as SQLAlchemy raises it
+                out["error"] = type(exc.orig).__name__  # type: ignore[attr-defined]
+    finally:
+        aiosqlite.Connection._execute = original  # type: ignore[method-assign]
+        await database.dispose()
+    return out
+
+
+def test_sqlite_statements_take_one_trip_and_keep_dbapi_results(tmp_path):
+    out = asyncio.run(_driver_checks(tmp_path / "driver.db"))
+    assert out["read_trips"] == 1  # the statement; no trip for the rollback of a read-only session
+    assert out["lastrowid"] == 1
+    assert out["updated"] == 2
+    assert [tuple(r) for r in out["returning"]] == [("c!",)]
+    assert [tuple(r) for r in out["rows"]] == [(1, "a"), (2, "b!")]
+    assert out["error"] == sqlite3.OperationalError.__name__
