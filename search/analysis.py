@@ -301,9 +301,16 @@ def content_words(tokens: list[str]) -> list[str]:
     return [t for t in tokens if t not in STOP_WORDS and (len(t) > 1 or t.isdigit())]
 
 
-def normalize_synonyms(synonyms: dict[str, list[str]] | None) -> dict[tuple[str, ...], list[tuple[str, ...]]]:
+class SynonymMap(dict[tuple[str, ...], list[tuple[str, ...]]]):
+    """Normalised synonyms (``key words → alternatives``) from :func:`normalize_synonyms`, which also notes
+    how many words the longest key has (:func:`parse_query` would otherwise scan every key per query)."""
+
+    longest: int = 1
+
+
+def normalize_synonyms(synonyms: dict[str, list[str]] | None) -> SynonymMap:
     """Fold and tokenize keys and values (stop words dropped, as in queries); keys match whole words."""
-    out: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+    out = SynonymMap()
     for key, values in (synonyms or {}).items():
         k = tuple(content_words(tokenize_query(key)))
         if not k:
@@ -313,6 +320,7 @@ def normalize_synonyms(synonyms: dict[str, list[str]] | None) -> dict[tuple[str,
             v = tuple(content_words(tokenize_query(value)))
             if v and v != k and v not in bucket:
                 bucket.append(v)
+    out.longest = max((len(k) for k in out), default=1)
     return out
 
 
@@ -327,7 +335,7 @@ def parse_query(
     # The last word is being typed unless the text ends with a space or the word was a stop word.
     typing = prefix and bool(tokens) and tokens[-1] == words[-1] and not text[-1:].isspace()
     synonyms = synonyms or {}
-    longest = max((len(k) for k in synonyms), default=1)
+    longest = synonyms.longest if isinstance(synonyms, SynonymMap) else max((len(k) for k in synonyms), default=1)
 
     def single(word: Word) -> Group:
         return Group((word,), [tuple(Word(w) for w in alt) for alt in synonyms.get((word.text,), [])])
@@ -359,10 +367,10 @@ def parse_query(
 class Matcher:
     """Decides whether a document word matches the query (exact, stem, typo or prefix).
 
-    :attr:`candidates` is one regular expression (accent- and case-insensitive) that finds, in raw
-    text, every word that *may* match: words that start with a query word, a stem or a prefix, and
-    words that contain a piece of a typo-tolerant word (cut into ``d + 1`` pieces, a word within
-    ``d`` edits keeps one of them intact).  Only those words are folded and checked exactly.
+    :meth:`candidates` finds, in raw text, every word that *may* match (accent- and case-insensitive):
+    words that start with a query word, a stem or a prefix, and words that contain a piece of a
+    typo-tolerant word (cut into ``d + 1`` pieces, a word within ``d`` edits keeps one of them intact).
+    Only those words are folded and checked exactly.
     """
 
     def __init__(self, groups: Iterable[Group], no_typos: Iterable[str] = ()) -> None:
@@ -386,20 +394,42 @@ class Matcher:
                     self.fuzzy.append((word.text, typos, frozenset(word.text)))
         self._heads = {s[:2] for s in self.stems}
         self._cache: dict[str, bool] = {}
-        self._candidates: re.Pattern[str] | None = None
+        self._patterns: tuple[re.Pattern[str] | None, re.Pattern[str] | None] | None = None
 
-    @property
-    def candidates(self) -> re.Pattern[str]:
-        if self._candidates is None:
-            heads = self.exact | self.stems | {text for text, _, _ in self.prefixes}
-            pieces = {p for text, typos, _ in (*self.fuzzy, *self.prefixes) if typos for p in _pieces(text, typos)}
-            branches = []
-            if heads:
-                branches.append("(?:" + "|".join(_loose(h) for h in sorted(heads, key=len, reverse=True)) + ")")
-            if pieces:
-                branches.append(r"[^\W_]*?(?:" + "|".join(_loose(p) for p in sorted(pieces)) + ")")
-            self._candidates = re.compile(r"(?<![^\W_])(?:" + "|".join(branches) + r")[^\W_]*", re.IGNORECASE)
-        return self._candidates
+    def _compile(self) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+        """Two patterns that search the whole text in C: query words, stems and prefixes (then kept only at
+        the start of a word), and pieces of typo-tolerant words (anywhere in a word).  Each starts with a
+        lookahead on its possible first letters, so most positions are rejected at once, and runs to the
+        end of the word, so a word is found once and the search goes on with the next one."""
+        heads = self.exact | self.stems | {text for text, _, _ in self.prefixes}
+        pieces = {p for text, typos, _ in (*self.fuzzy, *self.prefixes) if typos for p in _pieces(text, typos)}
+        head_pattern = piece_pattern = None
+        if heads:
+            alternatives = "|".join(_loose(h) for h in sorted(heads, key=len, reverse=True))
+            head_pattern = re.compile(f"(?={_first_letters(heads)})(?:{alternatives})" + r"[^\W_]*", re.IGNORECASE)
+        if pieces:
+            alternatives = "|".join(_loose(p) for p in sorted(pieces))
+            piece_pattern = re.compile(f"(?={_first_letters(pieces)})(?:{alternatives})" + r"[^\W_]*", re.IGNORECASE)
+        return head_pattern, piece_pattern
+
+    def candidates(self, text: str) -> list[tuple[int, int]]:
+        """``(start, end)`` of the words of ``text`` that may match, in order (words as ``[^\\W_]+`` runs)."""
+        if self._patterns is None:
+            self._patterns = self._compile()
+        head_pattern, piece_pattern = self._patterns
+        found: dict[int, int] = {}
+        if head_pattern is not None:
+            for m in head_pattern.finditer(text):  # runs to the end of its word, so never hides a word start
+                start = m.start()
+                if not start or not text[start - 1].isalnum():  # isalnum() is the [^\W_] of the patterns
+                    found[start] = m.end()
+        if piece_pattern is not None:
+            for m in piece_pattern.finditer(text):  # runs to the end of its word: back up to its start
+                start = m.start()
+                while start and text[start - 1].isalnum():
+                    start -= 1
+                found.setdefault(start, m.end())
+        return sorted(found.items())
 
     def __bool__(self) -> bool:
         return bool(self.exact)
@@ -436,6 +466,11 @@ class Matcher:
             ):
                 return True
         return False
+
+
+def _first_letters(words: Iterable[str]) -> str:
+    """A character class of the first letters of ``words`` and of their accented forms."""
+    return "[" + "".join(sorted({_VARIANTS.get(w[0], re.escape(w[0])) for w in words})) + "]"
 
 
 def _pieces(word: str, typos: int) -> list[str]:
@@ -487,10 +522,10 @@ def highlight(text: str, matcher: Matcher, max_chars: int = 220) -> tuple[str, i
 def _matched_spans(text: str, matcher: Matcher) -> list[tuple[int, int, str]]:
     """``(start, end, folded word)`` of the words of ``text`` that match, in order."""
     spans = []
-    for m in matcher.candidates.finditer(text):
-        word = fold(m.group())
+    for start, end in matcher.candidates(text):
+        word = fold(text[start:end])
         if matcher.matches(word):
-            spans.append((m.start(), m.end(), word))
+            spans.append((start, end, word))
     return spans
 
 

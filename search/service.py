@@ -3,14 +3,21 @@
 Nothing here ever raises because the engine is unreachable: :func:`run_search` falls back to a
 plain database search (``LIKE`` on title and summary over visible live content) and says so with
 ``SearchOutcome.fallback``.
+
+A search needs the database only when it has to: best bets and synonyms are held per process and
+re-checked in the background (two version keys in ``core_kv``, bumped in the transaction that changes
+them; the process that made the change reloads at once), so an anonymous API query with no pinned
+results runs no SQL at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +36,11 @@ from .visibility import can_see_document
 log = logging.getLogger("suite.search")
 
 SYNONYMS_KEY = ("search", "synonyms_version")
+BEST_BETS_KEY = ("search", "best_bets_version")
 SYNONYMS_RECHECK_SECONDS = 30.0
+#: How often searches check (in the background, one indexed query) whether another process changed
+#: synonyms or best bets.
+TUNING_RECHECK_SECONDS = 2.0
 MAX_QUERY = 200
 WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -42,6 +53,15 @@ def normalize_query(text: str) -> str:
 # ------------------------------------------------------------------------------------------------
 # Per-app runtime (one per SuiteState or worker state)
 # ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PinnedRow:
+    """A best-bet row as held in memory (``SearchBestBet`` without the ORM)."""
+
+    doc_id: str
+    title: str
+    url: str
+
+
 @dataclass
 class Runtime:
     indexer: Indexer
@@ -51,6 +71,13 @@ class Runtime:
     wake: asyncio.Event | None = None
     #: The start-up work (:func:`startup`) is over, whatever its outcome.
     started: bool = False
+    #: Best bets by normalised query, as of ``best_bets_version`` (``None``: load before the next search).
+    best_bets: dict[str, tuple[PinnedRow, ...]] | None = None
+    best_bets_version: str | None = None
+    #: Moved by :func:`invalidate_best_bets`: a load that began before it does not keep its older rows.
+    best_bets_epoch: int = 0
+    tuning_checked: float = 0.0
+    tuning_task: asyncio.Task[None] | None = None
 
 
 def runtime(state: Any) -> Runtime:
@@ -95,31 +122,61 @@ class SearchOutcome:
     best_bets: list[BestBet] = field(default_factory=list)
 
 
+class _LazySession:
+    """The caller's session, or one of our own opened on first use (closed by :meth:`close`)."""
+
+    def __init__(self, state: Any, session: AsyncSession | None) -> None:
+        self._state = state
+        self._session = session
+        self._own: AsyncSession | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self._own = self._state.database.sessionmaker()
+        return self._session
+
+    async def close(self) -> None:
+        if self._own is not None:
+            await self._own.close()
+
+
 async def run_search(
     state: Any,
-    session: AsyncSession,
+    session: AsyncSession | None,
     query: SearchQuery,
     *,
     best_bets: bool = True,
     log_miss: bool = False,
 ) -> SearchOutcome:
+    """Search with the engine (the database when it is down), then best bets and the zero-result log.
+
+    ``session`` may be ``None``: a session is opened only if the database is needed (the fallback, a
+    query with best bets, the first search of the process).
+    """
     rt = runtime(state)
-    await refresh_synonyms(state, session)
-    outcome: SearchOutcome
-    if not query.text.strip():
-        outcome = SearchOutcome(query, SearchResult(hits=[], total=0))
-    else:
-        try:
-            result = await asyncio.to_thread(state.search.search, query)
-            outcome = SearchOutcome(query, result)
-        except Exception as exc:
-            log.warning("search engine unavailable, using the database: %s", exc)
-            result = await database_search(session, query, rt.providers)
-            outcome = SearchOutcome(query, result, fallback=True, error=str(exc) or type(exc).__name__)
-    if best_bets and query.text.strip() and query.offset == 0:
-        outcome.best_bets = await best_bets_for(session, query.text, query.visibility, rt.providers)
-        pinned = {b.doc_id for b in outcome.best_bets if b.doc_id}
-        outcome.result.hits = [h for h in outcome.result.hits if h.id not in pinned]
+    lazy = _LazySession(state, session)
+    try:
+        await _fresh_tuning(state, lazy)
+        outcome: SearchOutcome
+        if not query.text.strip():
+            outcome = SearchOutcome(query, SearchResult(hits=[], total=0))
+        else:
+            try:
+                result = await asyncio.to_thread(state.search.search, query)
+                outcome = SearchOutcome(query, result)
+            except Exception as exc:
+                log.warning("search engine unavailable, using the database: %s", exc)
+                result = await database_search(lazy.session, query, rt.providers)
+                outcome = SearchOutcome(query, result, fallback=True, error=str(exc) or type(exc).__name__)
+        if best_bets and query.text.strip() and query.offset == 0:
+            rows = (rt.best_bets or {}).get(normalize_query(query.text), ())
+            if rows:
+                outcome.best_bets = await _visible_bets(lazy.session, rows, query.visibility, rt.providers)
+                pinned = {b.doc_id for b in outcome.best_bets if b.doc_id}
+                outcome.result.hits = [h for h in outcome.result.hits if h.id not in pinned]
+    finally:
+        await lazy.close()
     if log_miss and outcome.result.total == 0 and not outcome.best_bets and query.offset == 0 and not query.filters:
         await record_miss(state.database.sessionmaker, query.text)
     return outcome
@@ -234,22 +291,30 @@ async def database_search(session: AsyncSession, query: SearchQuery, providers: 
 async def best_bets_for(
     session: AsyncSession, text: str, visibility: Visibility, providers: Providers
 ) -> list[BestBet]:
-    """Pinned results for ``text`` that the caller may see (documents are re-read: never a stale link)."""
+    """Pinned results for ``text`` that the caller may see, read from the database (searches use the
+    per-process copy, :func:`load_best_bets`)."""
     key = normalize_query(text)
     if not key:
         return []
-    rows = list(
-        (
+    rows = [
+        PinnedRow(r.doc_id, r.title, r.url)
+        for r in (
             await session.execute(
                 select(SearchBestBet)
                 .where(SearchBestBet.query == key)
                 .order_by(SearchBestBet.sort_order, SearchBestBet.id)
             )
         ).scalars()
-    )
-    if not rows:
-        return []
-    docs = await providers.documents(session, [r.doc_id for r in rows if r.doc_id])
+    ]
+    return await _visible_bets(session, rows, visibility, providers) if rows else []
+
+
+async def _visible_bets(
+    session: AsyncSession, rows: Sequence[PinnedRow], visibility: Visibility, providers: Providers
+) -> list[BestBet]:
+    """The rows the caller may see; documents are re-read (never a stale link or a hidden item)."""
+    ids = [r.doc_id for r in rows if r.doc_id]
+    docs = await providers.documents(session, ids) if ids else {}
     out: list[BestBet] = []
     for row in rows:
         if row.doc_id:
@@ -259,6 +324,33 @@ async def best_bets_for(
         elif row.url:
             out.append(BestBet(row.title or row.url, row.url))
     return out
+
+
+async def load_best_bets(state: Any, session: AsyncSession) -> None:
+    """Read every best bet into this process's copy (with the version it is as of)."""
+    rt = runtime(state)
+    epoch = rt.best_bets_epoch
+    version = (await _versions(session)).get(BEST_BETS_KEY[1], "0")  # before the rows: never newer than them
+    order = (SearchBestBet.query, SearchBestBet.sort_order, SearchBestBet.id)
+    columns = (SearchBestBet.query, SearchBestBet.doc_id, SearchBestBet.title, SearchBestBet.url)
+    found: dict[str, list[PinnedRow]] = {}
+    for key, doc_id, title, url in await session.execute(select(*columns).order_by(*order)):
+        found.setdefault(key, []).append(PinnedRow(doc_id or "", title or "", url or ""))
+    if epoch == rt.best_bets_epoch:
+        rt.best_bets = {key: tuple(rows) for key, rows in found.items()}
+        rt.best_bets_version = version
+
+
+def invalidate_best_bets(state: Any) -> None:
+    """Best bets changed in this process (after the commit): reload them before the next search."""
+    rt = runtime(state)
+    rt.best_bets = None
+    rt.best_bets_epoch += 1
+
+
+async def bump_best_bets_version(session: AsyncSession) -> None:
+    """Call in the transaction that changes best bets: every process reloads them."""
+    await _bump(session, BEST_BETS_KEY)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -319,31 +411,37 @@ async def load_synonyms(session: AsyncSession) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in sorted(mapping.items())}
 
 
-async def _synonyms_version(session: AsyncSession) -> str:
+async def _versions(session: AsyncSession) -> dict[str, str]:
+    """The synonyms and best-bets version keys (``core_kv``, namespace ``search``), in one query."""
     from concelho.suite.models import KeyValue
 
-    row = (
-        await session.execute(
-            select(KeyValue.value).where(KeyValue.namespace == SYNONYMS_KEY[0], KeyValue.key == SYNONYMS_KEY[1])
-        )
-    ).first()
-    return bytes(row.value).decode() if row else "0"
+    keys = (SYNONYMS_KEY[1], BEST_BETS_KEY[1])
+    rows = await session.execute(
+        select(KeyValue.key, KeyValue.value).where(KeyValue.namespace == SYNONYMS_KEY[0], KeyValue.key.in_(keys))
+    )
+    return {key: bytes(value).decode() for key, value in rows}
 
 
-async def bump_synonyms_version(session: AsyncSession) -> None:
-    """Call in the transaction that changes synonyms: every process re-applies them."""
+async def _synonyms_version(session: AsyncSession) -> str:
+    return (await _versions(session)).get(SYNONYMS_KEY[1], "0")
+
+
+async def _bump(session: AsyncSession, name: tuple[str, str]) -> None:
     from concelho.suite.models import KeyValue
 
     value = str(time.time_ns()).encode()
     row = (
-        await session.execute(
-            select(KeyValue).where(KeyValue.namespace == SYNONYMS_KEY[0], KeyValue.key == SYNONYMS_KEY[1])
-        )
+        await session.execute(select(KeyValue).where(KeyValue.namespace == name[0], KeyValue.key == name[1]))
     ).scalar_one_or_none()
     if row is None:
-        session.add(KeyValue(namespace=SYNONYMS_KEY[0], key=SYNONYMS_KEY[1], value=value))
+        session.add(KeyValue(namespace=name[0], key=name[1], value=value))
     else:
         row.value = value
+
+
+async def bump_synonyms_version(session: AsyncSession) -> None:
+    """Call in the transaction that changes synonyms: every process re-applies them."""
+    await _bump(session, SYNONYMS_KEY)
 
 
 async def apply_synonyms(state: Any, session: AsyncSession | None = None) -> dict[str, list[str]]:
@@ -374,10 +472,48 @@ async def refresh_synonyms(state: Any, session: AsyncSession, *, force: bool = F
         log.warning("could not apply search synonyms: %s", exc)
 
 
+async def check_tuning(state: Any, session: AsyncSession) -> None:
+    """Re-apply synonyms and reload best bets when another process changed them (one query when neither
+    did); never raises."""
+    rt = runtime(state)
+    rt.tuning_checked = rt.synonyms_checked = time.monotonic()
+    try:
+        versions = await _versions(session)
+        if versions.get(SYNONYMS_KEY[1], "0") != rt.synonyms_version:
+            try:
+                await apply_synonyms(state, session)
+            except Exception as exc:
+                log.warning("could not apply search synonyms: %s", exc)
+        if rt.best_bets is None or versions.get(BEST_BETS_KEY[1], "0") != rt.best_bets_version:
+            await load_best_bets(state, session)
+    except Exception as exc:
+        log.warning("could not read search synonyms and best bets: %s", exc)
+        with contextlib.suppress(Exception):  # leave the caller's session usable
+            await session.rollback()
+
+
+async def _check_tuning_in_background(state: Any) -> None:
+    async with state.database.sessionmaker() as session:
+        await check_tuning(state, session)
+
+
+async def _fresh_tuning(state: Any, lazy: _LazySession) -> None:
+    """Synonyms and best bets for this search: loaded now on first use (or after a change in this
+    process), else re-checked in the background every ``TUNING_RECHECK_SECONDS`` (no search waits)."""
+    rt = runtime(state)
+    if rt.best_bets is None or not rt.synonyms_checked:
+        await check_tuning(state, lazy.session)
+        return
+    now = time.monotonic()
+    if now - rt.tuning_checked >= TUNING_RECHECK_SECONDS and (rt.tuning_task is None or rt.tuning_task.done()):
+        rt.tuning_checked = now
+        rt.tuning_task = asyncio.create_task(_check_tuning_in_background(state))
+
+
 async def startup(state: Any) -> None:
-    """At start-up (in the background): create the index, apply synonyms, and refill an index found empty
-    while the database has documents (a new engine, or an embedded index of an older schema version).
-    Failures are only logged: the pages fall back to the database meanwhile."""
+    """At start-up (in the background): create the index, apply synonyms, load best bets, and refill an
+    index found empty while the database has documents (a new engine, or an embedded index of an older
+    schema version).  Failures are only logged: the pages fall back to the database meanwhile."""
     try:
         await _startup(state)
     finally:
@@ -391,7 +527,7 @@ async def _startup(state: Any) -> None:
         log.warning("search index not ready: %s", exc)
         return
     async with state.database.sessionmaker() as session:
-        await refresh_synonyms(state, session, force=True)
+        await check_tuning(state, session)  # synonyms to the engine, best bets into memory
     try:
         empty = await asyncio.to_thread(state.search.count, Visibility(everything=True)) == 0
         if not empty:
@@ -415,12 +551,17 @@ def type_label(state: Any, type_name: str) -> str:
 
 __all__ = [
     "BestBet",
+    "PinnedRow",
     "SearchOutcome",
     "apply_synonyms",
     "best_bets_for",
+    "bump_best_bets_version",
+    "check_tuning",
     "database_search",
     "doc_type",
     "highlight",
+    "invalidate_best_bets",
+    "load_best_bets",
     "load_synonyms",
     "normalize_query",
     "record_miss",

@@ -38,7 +38,9 @@ from .models import SearchBestBet, SearchMiss, SearchSynonym
 from .service import (
     SearchOutcome,
     apply_synonyms,
+    bump_best_bets_version,
     bump_synonyms_version,
+    invalidate_best_bets,
     normalize_query,
     parse_words,
     run_search,
@@ -328,16 +330,22 @@ class IntranetSearchController(Controller):
                 query=query, doc_id=doc_id, url="" if doc_id else url, title=form["title"][:300], sort_order=position
             )
         )
+        await bump_best_bets_version(db)
         await db.commit()
+        invalidate_best_bets(request.app.state.suite)
         return Redirect(f"/intranet/pesquisa/destaques?{urlencode({'q': query})}", status_code=303)
 
     @post("/destaques/{bet_id:int}/remover", name="search:best_bets_remove", guards=[EDIT])
-    async def remove_best_bet(self, db: NamedDependency[AsyncSession], bet_id: FromPath[int]) -> Response:
+    async def remove_best_bet(
+        self, request: Request, db: NamedDependency[AsyncSession], bet_id: FromPath[int]
+    ) -> Response:
         bet = await db.get(SearchBestBet, bet_id)
         if bet is None:
             raise NotFoundException("No such best bet")
         await db.delete(bet)
+        await bump_best_bets_version(db)
         await db.commit()
+        invalidate_best_bets(request.app.state.suite)
         return Redirect("/intranet/pesquisa/destaques", status_code=303)
 
     # -- synonyms ------------------------------------------------------------------------------
@@ -454,7 +462,8 @@ class ApiSearchResponse:
 @get(
     "/search",
     name="search:api",
-    opt=PUBLIC,
+    # A safe, read-only JSON endpoint: no CSRF cookie to hand out.
+    opt={**PUBLIC, "csrf_exempt": True},
     summary="Full-text search",
     description=(
         "Searches the portal's published content (and, for a signed-in employee, what they may see on the "
@@ -466,7 +475,6 @@ class ApiSearchResponse:
 )
 async def api_search(
     request: Request,
-    db: NamedDependency[AsyncSession],
     q: Annotated[str, Parameter(description="Words to search for", max_length=200)] = "",
     type_: Annotated[
         list[str] | None,
@@ -479,18 +487,21 @@ async def api_search(
 ) -> ApiSearchResponse:
     state = request.app.state.suite
     rt = runtime(state)
-    user = request.scope.get("user")
-    visibility = await visibility_for(db, state.registry, user) if user is not None else Visibility.anonymous()
     filters: dict[str, list[str]] = {}
-    types = _types_for(type_ or [], set(rt.providers.types()))
     if type_:
-        filters["type"] = types or ["-"]  # unknown types match nothing
+        filters["type"] = _types_for(type_, set(rt.providers.types())) or ["-"]  # unknown types match nothing
     if category:
         filters["category"] = category[:20]
     if language:
         filters["language"] = language[:5]
-    query = SearchQuery(text=" ".join(q.split()), visibility=visibility, filters=filters, limit=limit, offset=offset)
-    outcome = await run_search(state, db, query)
+    query = SearchQuery(text=" ".join(q.split()), filters=filters, limit=limit, offset=offset)
+    user = request.scope.get("user")
+    if user is None:  # anonymous: no database session unless the search needs one
+        outcome = await run_search(state, None, query)
+    else:
+        async with state.database.sessionmaker() as db:
+            query.visibility = await visibility_for(db, state.registry, user)
+            outcome = await run_search(state, db, query)
     return ApiSearchResponse(
         query=query.text,
         total=outcome.result.total,

@@ -11,6 +11,7 @@ from concelho.search import embedded
 from concelho.search.analysis import (
     FOLD,
     Matcher,
+    Word,
     allowed_typos,
     edit_distance,
     highlight,
@@ -157,6 +158,65 @@ def test_highlight_escapes_everything_but_marks():
     html, _ = highlight(long, matcher, max_chars=120)
     assert html.startswith("…") and html.endswith("…") and "<mark>licença</mark>" in html
     assert len(html) < 200
+
+
+def _single_pattern_spans(text: str, matcher: Matcher) -> list[tuple[int, int, str]]:
+    """The candidate words as first defined: one pattern, anchored at word starts (the reference)."""
+    import re
+
+    from concelho.search.analysis import _loose, _pieces, fold
+
+    heads = matcher.exact | matcher.stems | {t for t, _, _ in matcher.prefixes}
+    pieces = {p for t, typos, _ in (*matcher.fuzzy, *matcher.prefixes) if typos for p in _pieces(t, typos)}
+    branches = []
+    if heads:
+        branches.append("(?:" + "|".join(_loose(h) for h in sorted(heads, key=len, reverse=True)) + ")")
+    if pieces:
+        branches.append(r"[^\W_]*?(?:" + "|".join(_loose(p) for p in sorted(pieces)) + ")")
+    pattern = re.compile(r"(?<![^\W_])(?:" + "|".join(branches) + r")[^\W_]*", re.IGNORECASE)
+    spans = []
+    for m in pattern.finditer(text):
+        word = fold(m.group())
+        if matcher.matches(word):
+            spans.append((m.start(), m.end(), word))
+    return spans
+
+
+def test_candidate_words_are_those_of_the_single_anchored_pattern():
+    """The highlighter searches with two unanchored patterns (faster); it must find the same words."""
+    import random
+
+    from concelho.search.analysis import _matched_spans
+
+    from .corpus import documents
+
+    texts = [t for d in documents() for t in (d.title, d.summary, plain_text(d.body)) if t]
+    words = sorted({w for t in texts for w in t.split()})
+    rng = random.Random(5)
+    odd = ["foo_licença", "LICENÇA_x", "_ruído_", "ŁICENCA", "ﬁnal", "x²", "café123", "İstanbul", "Ǆemal", "ßtraße"]
+    texts += [" ".join(rng.choice(words + odd) for _ in range(50)) for _ in range(40)]
+
+    def typo(word: str) -> str:
+        i = rng.randrange(1, max(2, len(word) - 1))
+        return word[:i] + rng.choice("aeiorstnç") + word[i + 1 :]
+
+    queries = [" ".join(rng.sample(words, rng.randint(1, 3))) for _ in range(60)]
+    queries += [w[: rng.randint(2, 6)] for w in rng.sample(words, 40)] + [typo(w) for w in rng.sample(words, 60)]
+    for query in [*queries, "licenca ruido", "obr", "ruido licen", "cafe 123"]:
+        for prefix in (True, False):
+            matcher = Matcher(parse_query(query, prefix=prefix))
+            if not matcher:
+                continue
+            for text in rng.sample(texts, 15) + texts[-3:]:
+                assert _matched_spans(text, matcher) == _single_pattern_spans(text, matcher), (query, text[:80])
+
+
+def test_normalized_synonyms_know_their_longest_key():
+    synonyms = normalize_synonyms({"lixo": ["resíduos"], "cartão de cidadão": ["cc"], "de": ["x"]})
+    assert synonyms.longest == 2
+    assert normalize_synonyms({}).longest == 1
+    (group,) = parse_query("cartão cidadão", synonyms, prefix=False)  # a two-word key still matches
+    assert [w.text for w in group.original] == ["cartao", "cidadao"] and group.synonyms == [(Word("cc"),)]
 
 
 # --------------------------------------------------------------------------------------------

@@ -194,6 +194,67 @@ def test_best_bets_pin_results_for_a_query(app, client, make_user, settings):
     assert "best-bet" not in client.get("/pesquisa", params={"q": "horário"}).text
 
 
+def test_best_bets_reach_the_other_workers(app, client, make_user, settings, monkeypatch):
+    """Each process keeps its own copy of the best bets; a change made in another one arrives within
+    ``TUNING_RECHECK_SECONDS`` (0 here), checked in the background of a search."""
+    from concelho.search import service
+    from concelho.suite.app import create_app
+    from litestar.testing import TestClient
+
+    from ..conftest import wait_for
+
+    ids = seed(app, settings)
+    make_user("editora", roles=["editor"])
+    login(client, "editora")
+    monkeypatch.setattr(service, "TUNING_RECHECK_SECONDS", 0.0)
+    other = create_app(settings)  # a second worker: same database and index, its own memory
+    with TestClient(other, base_url="http://testserver.local") as worker:
+        assert wait_for(lambda: service.runtime(other.state.suite).started, timeout=30)
+
+        def bets() -> list[str]:
+            return [b["title"] for b in worker.get("/api/search", params={"q": "horário"}).json()["best_bets"]]
+
+        assert bets() == []
+        pin = {"query": "horário", "doc_id": f"services.service:{ids['service']}"}
+        assert post_form(client, "/intranet/pesquisa/destaques", pin).status_code == 303
+        assert wait_for(lambda: bets() == ["Cartão de leitor da biblioteca"], timeout=10)
+        listing = client.get("/intranet/pesquisa/destaques").text
+        (bet_id,) = re.findall(r'action="/intranet/pesquisa/destaques/(\d+)/remover"', listing)
+        assert post_form(client, f"/intranet/pesquisa/destaques/{bet_id}/remover").status_code == 303
+        assert wait_for(lambda: bets() == [], timeout=10)
+
+
+def test_anonymous_api_search_runs_no_sql(app, client, make_user, settings, monkeypatch):
+    """Synonyms and best bets are held per process: an anonymous query without pinned results reads
+    nothing from the database (a signed-in one still reads the user's current memberships)."""
+    from concelho.search import service
+    from sqlalchemy import event
+
+    seed(app, settings)
+    monkeypatch.setattr(service, "TUNING_RECHECK_SECONDS", 3600.0)
+    client.get("/api/search", params={"q": "biblioteca"})  # the first search of the process loads them
+    statements: list[str] = []
+    engine = app.state.suite.database.engine.sync_engine
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        response = client.get("/api/search", params={"q": "biblioteca"})
+        assert response.status_code == 200 and response.json()["total"] == 3
+        assert client.get("/api/search", params={"q": "nadadisto"}).json()["total"] == 0
+        assert statements == []
+        assert "set-cookie" not in response.headers  # a read-only JSON answer hands out no CSRF cookie
+        assert response.headers["x-content-type-options"] == "nosniff"
+        make_user("funcionario")
+        login(client, "funcionario")
+        assert client.get("/api/search", params={"q": "turnos"}).json()["total"] == 1  # internal: employees
+        assert any("core_user" in s for s in statements)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
 def test_synonyms_are_edited_and_applied_to_the_engine(app, client, make_user, settings):
     create_item(app, settings, "Dirigível sobrevoa o concelho", summary="Um dirigível no céu")
     drain(app, settings)
