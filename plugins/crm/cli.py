@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -90,8 +91,12 @@ def export(
         fail(str(exc))
     except (OperationalError, ProgrammingError) as exc:
         fail(f"database error: {first_line(str(exc.orig or exc))}")
+    except BrokenPipeError:
+        # The reader of stdout stopped early (``| head``): not an error of the export; keep Python quiet at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
     except OSError as exc:
-        fail(f"cannot write {output}: {exc.strerror or exc}")
+        fail(f"cannot write {output or 'standard output'}: {exc.strerror or exc}")
     finally:
         if partial is not None:
             partial.unlink(missing_ok=True)
