@@ -135,3 +135,18 @@ def _cell(value: Any) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value)
     return "" if value is None else str(value)
+
+
+def progress_bar(enabled: bool, total: int | None = None):  # type: ignore[no-untyped-def]
+    """A rich progress bar on stderr, or a null context: for ``--json``, when stderr is not a terminal or when
+    ``total`` says there is nothing to do (the caller adds its task and advances ``bar`` when it is not None)."""
+    from contextlib import nullcontext
+
+    if not enabled or total == 0 or not err_console.is_terminal:
+        return nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), console=err_console, transient=True,
+    )  # fmt: skip

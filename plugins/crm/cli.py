@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from concelho.cli.common import console, emit, err_console, fail, first_line, load_suite, require_database, run_db
+from concelho.cli.common import (
+    console,
+    emit,
+    err_console,
+    fail,
+    first_line,
+    load_suite,
+    progress_bar,
+    require_database,
+    run_db,
+)
 
 from .cli_records import register as register_records
 from .open311_cli import apikeys_app
@@ -21,18 +30,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON")]
 FromOpt = Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD (Lisbon time)")]
 ToOpt = Annotated[str | None, typer.Option("--to", help="Last day, YYYY-MM-DD (included)")]
 DepartmentOpt = Annotated[str, typer.Option("--department", help="Department code")]
-
-
-def _progress(total: int, enabled: bool):  # type: ignore[no-untyped-def]
-    """A progress bar on stderr (none for --json, when stderr is not a terminal or there is nothing to show)."""
-    if not enabled or total == 0 or not err_console.is_terminal:
-        return nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=err_console, transient=True,
-    )  # fmt: skip
 
 
 @app.command("export")
@@ -81,7 +78,7 @@ def export(
     try:
         with open_export(url, suite.settings.secret_key, spec) as rows:
             total = rows.count()
-            with _progress(total, not json_output) as bar:
+            with progress_bar(not json_output, total) as bar:
                 task = bar.add_task(f"exporting {kind}", total=total) if bar else None
                 tick = (lambda n: bar.advance(task, n)) if bar else None
                 written = write(rows, fmt, partial or sys.stdout, delimiter=delimiter, bom=bom, tick=tick)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from concelho.cli.common import emit, err_console, fail, load_suite, run_db
+from concelho.cli.common import emit, err_console, fail, load_suite, progress_bar, run_db
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON")]
 CitizenOpt = Annotated[str, typer.Option("--citizen", help="Citizen id, NIF or e-mail address")]
@@ -39,18 +38,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(gdpr_app, name="gdpr")
 
 
-def _progress(enabled: bool):  # type: ignore[no-untyped-def]
-    """A progress bar on stderr (none for --json)."""
-    if not enabled:
-        return nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=err_console, transient=True,
-    )  # fmt: skip
-
-
 def _storage() -> Any:
     from concelho.suite.storage import LocalStorage
 
@@ -79,7 +66,7 @@ def import_records(
         fail(f"--encoding must be utf-8 or cp1252 (got {encoding!r})")
     if not path.is_file():
         fail(f"{path}: no such file")
-    with _progress(not json_output) as bar:
+    with progress_bar(not json_output) as bar:
         tasks: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -230,7 +217,7 @@ def purge(
             fail("retention is off ([plugins.crm] retention_years = 0): give --years N to purge anyway")
     if years < 1:
         fail("--years must be at least 1")
-    with _progress(not json_output and not dry_run) as bar:
+    with progress_bar(not json_output and not dry_run) as bar:
         task: list[Any] = []
 
         def progress(done: int, total: int) -> None:

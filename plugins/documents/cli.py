@@ -6,24 +6,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from concelho.cli.common import emit, err_console, fail, load_suite, run_db
+from concelho.cli.common import emit, fail, load_suite, progress_bar, run_db
 
 app = typer.Typer(help="Workspace documents (import, usage).", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON")]
-
-
-def _progress(total: int, enabled: bool):  # type: ignore[no-untyped-def]
-    """A progress bar on stderr (none for --json or when there is nothing to show)."""
-    from contextlib import nullcontext
-
-    if not enabled or total == 0:
-        return nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=err_console, transient=True,
-    )  # fmt: skip
 
 
 def _summary(report: dict[str, Any], json_output: bool, title: str) -> None:
@@ -90,7 +76,7 @@ def import_(
 
     storage, limits = _context()
     files, skipped = list_files(path.resolve())
-    with _progress(len(files), not json_output) as bar:
+    with progress_bar(not json_output, len(files)) as bar:
         task = bar.add_task("importing", total=len(files)) if bar else None
 
         def tick(n: int) -> None:
@@ -125,7 +111,7 @@ def import_corpus(
     except (DocumentError, OSError, UnicodeDecodeError) as exc:
         fail(f"{path}: {exc}")
     storage, limits = _context()
-    with _progress(len(rows), not json_output) as bar:
+    with progress_bar(not json_output, len(rows)) as bar:
         task = bar.add_task("importing", total=len(rows)) if bar else None
 
         def tick(n: int) -> None:
