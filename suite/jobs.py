@@ -52,6 +52,8 @@ DEFAULT_JOBS: list[Job] = [_publish_scheduled, _send_mail]
 #: Cheap when idle, so they run often: the search indexer (only works when the outbox has rows).
 FAST_JOBS: list[Job] = [_index_search]
 FAST_INTERVAL = 2.0
+#: Background tasks are named ``suite.jobs.*`` (logs, and tests telling their queries from a request's).
+TASK_PREFIX = "suite.jobs"
 
 
 async def run_periodically(state: Any, jobs: list[Job], interval: float, wake: asyncio.Event | None = None) -> None:
@@ -80,10 +82,12 @@ async def background_jobs(  # type: ignore[no-untyped-def]
     from concelho.search.jobs import wake_event
 
     plugin_jobs = [job for plugin in state.registry for job in plugin.background_jobs()]
-    tasks = [asyncio.create_task(run_periodically(state, (jobs or DEFAULT_JOBS) + plugin_jobs, interval))]
+    all_jobs = (jobs or DEFAULT_JOBS) + plugin_jobs
+    tasks = [asyncio.create_task(run_periodically(state, all_jobs, interval), name=f"{TASK_PREFIX}.periodic")]
     fast = FAST_JOBS if fast_jobs is None else fast_jobs
     if fast:
-        tasks.append(asyncio.create_task(run_periodically(state, fast, fast_interval, wake_event(state))))
+        fast_loop = run_periodically(state, fast, fast_interval, wake_event(state))
+        tasks.append(asyncio.create_task(fast_loop, name=f"{TASK_PREFIX}.fast"))
     try:
         yield tasks[0]
     finally:
