@@ -31,7 +31,7 @@ def _run(op) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     from concelho.plugins.workspaces.services import WorkspaceError
     from concelho.suite.users import UserError
 
-    from .services import DocumentError
+    from .errors import DocumentError
 
     try:
         return run_db(op)
@@ -102,7 +102,7 @@ def import_corpus(
 ) -> None:
     """Import the workspace documents of a corpus file as text documents (workspaces created private)."""
     from . import importer
-    from .services import DocumentError
+    from .errors import DocumentError
 
     if not path.is_file():
         fail(f"{path} is not a file")
@@ -132,7 +132,7 @@ def usage(json_output: JsonOpt = False) -> None:
     from concelho.plugins.workspaces.models import Workspace
     from sqlalchemy import select
 
-    from .services import usage as used
+    from .quota import usage as used
 
     async def op(session):  # type: ignore[no-untyped-def]
         rows = []

@@ -10,8 +10,9 @@ from concelho.suite.content.media import MediaError, sniff
 from concelho.suite.i18n import N_
 from concelho.suite.storage import StagedFile
 
+from .errors import DocumentError
 from .extract import extract_text
-from .services import DocumentError, NewFile
+from .versions import NewFile
 
 log = logging.getLogger("suite.documents")
 

@@ -21,7 +21,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .models import Document, Version
-from .services import DOC_TYPE, doc_id, document_url, document_workspace_ids
+from .naming import DOC_TYPE, doc_id, document_url
+from .sharing import document_workspace_ids
 
 LABEL = N_("Document")
 SUMMARY_CHARS = 300

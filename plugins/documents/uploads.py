@@ -25,7 +25,7 @@ from litestar.exceptions import InternalServerException, PermissionDeniedExcepti
 from litestar.middleware.csrf import CSRF_SECRET_LENGTH, generate_csrf_hash
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from .services import human_size
+from .naming import human_size
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 50
