@@ -18,7 +18,7 @@ expected="sha512-nxS1ynzJOmOlHp+iL3FyWqK89GtNL8U8rvlMOsQdTTssxZwCXh8N2NB3GDQOL+Y
 actual="sha512-$(openssl dgst -sha512 -binary leaflet-1.9.4.tgz | base64 -w0)"
 [ "$actual" = "$expected" ] || { echo "leaflet tarball integrity mismatch" >&2; exit 1; }
 rm -rf package && tar xzf leaflet-1.9.4.tgz
-dest="$here/plugins/places/static/places/leaflet"
+dest="$here/static/core/leaflet"
 mkdir -p "$dest/images"
 cp package/dist/leaflet.js package/dist/leaflet.css package/LICENSE "$dest/"
 cp package/dist/images/*.png "$dest/images/"

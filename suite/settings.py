@@ -50,6 +50,13 @@ class Settings:
     login_window_seconds: int = 900
     upload_max_bytes: int = 25 * 1024 * 1024
     smtp_url: str = ""
+    #: Every map (places, the CRM's location picker; see suite/maps.py): tiles (https:// or a site path, with
+    #: {z}/{x}/{y}), their attribution, and where maps open (the municipality's centre [lat, lon] and zoom).
+    map_tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    map_tile_attribution: str = "© OpenStreetMap contributors"
+    map_tile_attribution_url: str = "https://www.openstreetmap.org/copyright"
+    map_center: tuple[float, ...] = (39.5, -8.0)
+    map_zoom: int = 13
     #: Run periodic jobs (scheduled publishing, …) inside the server; turn off when `suite worker` runs them.
     page_cache: bool = True
     background_jobs: bool = True
@@ -131,7 +138,13 @@ def _coerce(name: str, raw: Any, annotation: Any) -> Any:
             items = [str(p).strip() for p in raw]
         else:
             raise SettingsError(f"{name}: expected a comma-separated list, got {raw!r}")
-        return tuple(p for p in items if p)
+        kept = tuple(p for p in items if p)
+        if typing.get_args(annotation)[:1] == (float,):
+            try:
+                return tuple(float(p) for p in kept)
+            except ValueError:
+                raise SettingsError(f"{name}: expected numbers separated by commas, got {raw!r}") from None
+        return kept
     if origin is dict:
         if not isinstance(raw, dict):
             raise SettingsError(f"{name}: expected a table")
@@ -204,7 +217,22 @@ def load_settings(config_file: str | Path | None = None, environ: dict[str, str]
     for key in ("session_max_age", "upload_max_bytes", "login_window_seconds"):
         if key in values and values[key] <= 0:
             raise SettingsError(f"{key}: must be a positive number, got {values[key]}")
+    _check_map(values)
     return Settings(config_file=path, **values)
+
+
+def _check_map(values: dict[str, Any]) -> None:
+    """Refuse map settings no map could use (rules in :func:`concelho.suite.maps.map_problem`)."""
+    from .maps import map_problem
+
+    def value(key: str) -> Any:
+        return values.get(key, getattr(Settings, key))
+
+    problem = map_problem(
+        value("map_tile_url"), value("map_tile_attribution_url"), value("map_center"), value("map_zoom")
+    )
+    if problem:
+        raise SettingsError(f"map_{problem[0]}: {problem[1]}")
 
 
 def _check_database_url(url: str) -> str:

@@ -97,8 +97,15 @@ PORTAL = [
     Screen("places-list", "places", "/locais"),
     Screen("place-detail", "places", "/locais", link=r"^/locais/(?!mapa$|locais\.geojson$)[^/]+$"),
     Screen("places-map", "places", "/locais/mapa", ready=".leaflet-container"),
-    Screen("contact-form", "crm", "/fale-connosco"),
-    Screen("contact-form-errors", "crm", "/fale-connosco", act=_submit_empty_contact_form),
+    # With the location picker's map shown (crm/location-map.js).
+    Screen("contact-form", "crm", "/fale-connosco", ready="#crm-location-map.leaflet-container"),
+    Screen(
+        "contact-form-errors",
+        "crm",
+        "/fale-connosco",
+        act=_submit_empty_contact_form,
+        ready="#crm-location-map.leaflet-container",
+    ),
     Screen("search-results", None, "/pesquisa?q=c%C3%A2mara"),
     Screen("accessibility-statement", None, "/accessibility"),
     Screen("login", None, "/login"),

@@ -21,7 +21,7 @@ from .content_helpers import corpus_rows, import_rows, json_ld, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "plugins" / "places" / "demo" / "places.jsonl"
-LEAFLET = ROOT / "plugins" / "places" / "static" / "places" / "leaflet"
+LEAFLET = ROOT / "static" / "core" / "leaflet"  # one copy for every map (suite/maps.py)
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 BASE_URL = "http://testserver.local"
 
@@ -190,9 +190,9 @@ def test_map_page_loads_leaflet_from_self_and_lists_places_without_javascript(cl
     doc = Doc(html)
     assert doc.inline_scripts == [] and len(doc.find("h1")) == 1
     sources = [s["src"] for s in doc.find("script")]
-    assert "/static/places/leaflet/leaflet.js" in sources and "/static/places/map.js" in sources
+    assert "/static/core/leaflet/leaflet.js" in sources and "/static/places/map.js" in sources
     assert all(src.startswith("/static/") for src in sources)
-    assert doc.find("link", rel="stylesheet", href="/static/places/leaflet/leaflet.css")
+    assert doc.find("link", rel="stylesheet", href="/static/core/leaflet/leaflet.css")
     container = doc.find("div", id="places-map")[0]
     assert "hidden" in container  # shown by map.js; without JavaScript only the list is there
     assert container["data-geojson"] == "/locais/locais.geojson"
@@ -200,7 +200,7 @@ def test_map_page_loads_leaflet_from_self_and_lists_places_without_javascript(cl
     assert "OpenStreetMap" in container["data-attribution"]
     assert container["data-attribution-url"] == "https://www.openstreetmap.org/copyright"
     assert doc.find("a", href="/locais/jardim") and "39.50100, -8.00200" in html
-    for path in ("/static/places/map.js", "/static/places/places.css", "/static/places/leaflet/images/marker-icon.png"):
+    for path in ("/static/places/map.js", "/static/places/places.css", "/static/core/leaflet/images/marker-icon.png"):
         assert client.get(path).status_code == 200, path
     csp = response.headers["content-security-policy"]
     assert "script-src 'self';" in csp and "img-src 'self' data: https:" in csp and "connect-src 'self'" in csp
@@ -210,7 +210,20 @@ def test_map_page_loads_leaflet_from_self_and_lists_places_without_javascript(cl
     )
 
 
+def test_map_tiles_and_centre_follow_the_core_map_settings(tmp_path, database_url):
+    settings = settings_for(
+        tmp_path / "core", database_url, SUITE_MAP_TILE_URL="https://mapas.example/{z}/{x}/{y}.png",
+        SUITE_MAP_TILE_ATTRIBUTION="Mapas © Vila Serena", SUITE_MAP_CENTER="39.61, -8.12", SUITE_MAP_ZOOM="12",
+    )  # fmt: skip
+    with TestClient(create_app(settings), base_url=BASE_URL) as client:
+        container = Doc(client.get("/locais/mapa").text).find("div", id="places-map")[0]
+    assert container["data-tile-url"] == "https://mapas.example/{z}/{x}/{y}.png"
+    assert container["data-attribution"] == "Mapas © Vila Serena"
+    assert (container["data-lat"], container["data-lon"], container["data-zoom"]) == ("39.61", "-8.12", "12")
+
+
 def test_map_tiles_follow_the_plugin_settings(tmp_path, database_url):
+    """The places map's own keys (from before the core map settings) still override the core ones."""
     config = tmp_path / "suite.toml"
     config.write_text(
         '[plugins.places]\ntile_url = "https://tiles.example/{z}/{x}/{y}.png"\n'
@@ -248,10 +261,10 @@ def test_map_script_builds_popups_from_text_only():
 # --------------------------------------------------------------------------------------------
 def test_vendored_leaflet_matches_the_recorded_checksums(client):
     vendored = (ROOT / "static" / "VENDORED.md").read_text(encoding="utf-8")
-    rows = [line for line in vendored.splitlines() if line.startswith("| places/leaflet/")]
+    rows = [line for line in vendored.splitlines() if line.startswith("| core/leaflet/")]
     recorded = {}
     for row in rows:
-        name = row.split("|")[1].strip().removeprefix("places/leaflet/")
+        name = row.split("|")[1].strip().removeprefix("core/leaflet/")
         sums = re.findall(r"\b[0-9a-f]{64}\b", row)
         assert len(sums) == 1 and "1.9.4" in row and "leaflet" in row, row
         recorded[name] = sums[0]
@@ -259,10 +272,10 @@ def test_vendored_leaflet_matches_the_recorded_checksums(client):
     assert files == set(recorded) and {"leaflet.js", "leaflet.css", "images/marker-icon.png"} <= files
     for name, digest in recorded.items():
         assert hashlib.sha256((LEAFLET / name).read_bytes()).hexdigest() == digest, name
-        served = client.get(f"/static/places/leaflet/{name}")
+        served = client.get(f"/static/core/leaflet/{name}")
         assert served.status_code == 200 and hashlib.sha256(served.content).hexdigest() == digest, name
     assert "Leaflet 1.9.4" in (LEAFLET / "leaflet.js").read_text(encoding="utf-8")[:200]
-    assert "javascript" in client.get("/static/places/leaflet/leaflet.js").headers["content-type"]
+    assert "javascript" in client.get("/static/core/leaflet/leaflet.js").headers["content-type"]
     assert "Redistribution and use in source and binary forms" in (LEAFLET / "LICENSE").read_text(encoding="utf-8")
 
 

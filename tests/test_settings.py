@@ -203,6 +203,20 @@ def test_environment_beats_toml(tmp_path):
     assert settings.for_plugin("alerts")["cache_seconds"] == 5
 
 
+def test_map_settings_default_to_openstreetmap_around_the_demo_municipality(tmp_path):
+    from concelho.suite.maps import map_options
+
+    options = map_options(load_settings(environ={}))
+    assert options.tile_url == "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    assert "OpenStreetMap" in options.tile_attribution
+    assert (options.center, options.zoom) == ((39.5, -8.0), 13)
+    toml = 'map_center = [38.7071, -9.1355]\nmap_zoom = 15\nmap_tile_url = "/tiles/{z}/{x}/{y}.png"\n'
+    path = write_toml(tmp_path, toml)
+    options = map_options(load_settings(config_file=path, environ={"SUITE_MAP_ZOOM": "12"}))
+    assert (options.center, options.zoom, options.tile_url) == ((38.7071, -9.1355), 12, "/tiles/{z}/{x}/{y}.png")
+    assert load_settings(environ={"SUITE_MAP_CENTER": "39.6, -8.1"}).map_center == (39.6, -8.1)
+
+
 # --------------------------------------------------------------------------------------------
 # Errors name the setting
 # --------------------------------------------------------------------------------------------
@@ -216,6 +230,13 @@ def test_environment_beats_toml(tmp_path):
         ({"SUITE_SEARCH_URL": "meili.example:7700"}, r"^search_url: expected an http\(s\):// URL"),
         ({"SUITE_DEFAULT_LANGUAGE": "fr"}, r"^default_language: must be one of pt, en"),
         ({"SUITE_UPLOAD_MAX_BYTES": "0"}, r"^upload_max_bytes: must be a positive number"),
+        ({"SUITE_MAP_TILE_URL": "http://tiles.example/{z}/{x}/{y}.png"}, r"^map_tile_url: must be an https://"),
+        ({"SUITE_MAP_TILE_URL": "https://tiles.example/tile.png"}, r"^map_tile_url: must contain \{z\}"),
+        ({"SUITE_MAP_TILE_ATTRIBUTION_URL": "javascript:x"}, r"^map_tile_attribution_url: must be an http\(s\)"),
+        ({"SUITE_MAP_CENTER": "norte, oeste"}, r"^SUITE_MAP_CENTER: expected numbers separated by commas"),
+        ({"SUITE_MAP_CENTER": "39.5"}, r"^map_center: must be \[latitude, longitude\]"),
+        ({"SUITE_MAP_CENTER": "95, -8"}, r"^map_center: must be \[latitude, longitude\]"),
+        ({"SUITE_MAP_ZOOM": "20"}, r"^map_zoom: must be a whole number from 1 to 19"),
     ],
 )
 def test_bad_environment_values(environ, pattern):

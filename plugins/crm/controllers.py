@@ -9,6 +9,7 @@ from urllib.parse import quote
 from concelho.suite.auth.guards import PUBLIC, permission_required
 from concelho.suite.content.media import MediaError, content_disposition
 from concelho.suite.i18n import N_
+from concelho.suite.maps import MapOptions, map_options
 from concelho.suite.models import Department, User
 from concelho.suite.render import render, request_language
 from concelho.suite.state import client_ip
@@ -32,6 +33,13 @@ HONEYPOT = "website"
 def crm_settings(request: Request) -> dict[str, Any]:
     state = request.app.state.suite
     return state.registry.get("crm").settings_for(state.settings)
+
+
+def location_map(request: Request) -> MapOptions | None:
+    """The map of the public forms' location fields (the core map settings), None when turned off."""
+    if not crm_settings(request)["location_map"]:
+        return None
+    return map_options(request.app.state.suite.settings)
 
 
 def _uploads(form: Any, name: str = "files") -> list[UploadFile]:
@@ -110,7 +118,13 @@ class ContactController(Controller):
         return await render(
             request,
             "crm/contact.html",
-            {"topics": topics, "form": form, "errors": errors, "max_files": crm_settings(request)["max_attachments"]},
+            {
+                "topics": topics,
+                "form": form,
+                "errors": errors,
+                "max_files": crm_settings(request)["max_attachments"],
+                "location_map": location_map(request),
+            },
             status_code=status,
         )
 
@@ -259,6 +273,7 @@ class ServiceRequestController(Controller):
                 "form": form,
                 "errors": errors,
                 "max_files": crm_settings(request)["max_attachments"],
+                "location_map": location_map(request),
             },
             status_code=status,
         )

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import reports
-from .citizens import CHANNEL_LABELS
+from .citizen_records import CHANNEL_LABELS
 from .models import ONLINE_CHANNELS
 
 PATH = "/intranet/crm/painel"

@@ -14,7 +14,7 @@ from concelho.suite.models import Department, Role, User, UserRole
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .citizens import fold_name
+from .identity import fold_name
 from .models import Case, CaseEvent, Citizen, Consent, Counter, Interaction
 from .services import hash_token
 

@@ -39,7 +39,7 @@ from sqlalchemy import update as _update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import nif as nif_rules
-from .citizens import fold_name
+from .identity import fold_name
 from .models import Attachment, Case, CaseEvent, Citizen, Consent, Interaction, InteractionFile
 
 ERASED = "[apagado]"

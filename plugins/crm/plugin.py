@@ -44,6 +44,10 @@ def parse_settings(raw: dict[str, Any]) -> dict[str, Any]:
         raise PluginError("[plugins.crm] retention_years must be a whole number (0 turns the purge off)") from None
     if out["retention_years"] < 0:
         raise PluginError("[plugins.crm] retention_years must be 0 (off) or more")
+    location_map = raw.get("location_map", True)
+    if not isinstance(location_map, bool):
+        raise PluginError("[plugins.crm] location_map must be true or false")
+    out["location_map"] = location_map
     return out
 
 
@@ -75,6 +79,8 @@ class CrmPlugin(Plugin):
             "open311_rate_limit": 100,
             # GDPR retention (docs/CRM.md): people inactive this many years, with no open case, are erased daily.
             "retention_years": 5,
+            # The map next to the location fields of the public forms (tiles and centre: the core map_* settings).
+            "location_map": True,
         }
 
     def configure(self, settings: Settings) -> None:

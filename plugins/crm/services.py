@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from concelho.suite.audit import record
-from concelho.suite.content.media import IMAGE_TYPES, MediaError, _chunks, safe_filename, sniff
+from concelho.suite.content.media import IMAGE_TYPES, MediaError, safe_filename, sniff, upload_chunks
 from concelho.suite.i18n import N_
 from concelho.suite.mail import queue_mail
 from concelho.suite.models import Department
@@ -157,7 +157,7 @@ async def create_case(
 ) -> tuple[Case, str]:
     """A new case for the citizen's existing record (same NIF, else e-mail, else phone) or a new one, with its
     consent and the contact that opened it; returns the case and the plain tracking token (shown once)."""
-    from .citizens import intake_citizen  # citizens.py builds on this module
+    from .intake import intake_citizen  # intake.py builds on this module
 
     now = datetime.now(UTC)
     citizen, differences = await intake_citizen(session, data, now)
@@ -206,7 +206,7 @@ async def store_attachment(
 ) -> Attachment:
     """Keep an uploaded image or PDF (sniffed, size-limited) for ``case``; raises :class:`MediaError`."""
     try:
-        key, size = await storage.put_stream(_chunks(upload), max_bytes)
+        key, size = await storage.put_stream(upload_chunks(upload), max_bytes)
     except StorageLimitError:
         raise MediaError(N_("The file is too large.")) from None
     if size == 0:

@@ -1,4 +1,4 @@
-"""The places plugin object: the ``places.place`` content type and the map settings."""
+"""The places plugin object: the ``places.place`` content type and the map settings (the core's, see suite/maps.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from concelho.suite.content.types import ContentType, FieldSpec
 from concelho.suite.i18n import N_
+from concelho.suite.maps import map_options, map_problem
 from concelho.suite.plugins import NavItem, Plugin, PluginError
 
 if TYPE_CHECKING:
@@ -47,25 +48,16 @@ PLACE = ContentType(
 
 
 def parse_settings(raw: dict[str, Any]) -> dict[str, Any]:
-    """Validated ``[plugins.places]`` settings (raises :class:`PluginError` naming the bad one)."""
-    tile_url = str(raw.get("tile_url") or "").strip()
-    if not (tile_url.startswith("https://") or (tile_url.startswith("/") and not tile_url.startswith("//"))):
-        raise PluginError(
-            f"[plugins.places] tile_url must be an https:// URL (the page's CSP only loads https images), "
-            f"got {tile_url!r}"
-        )
-    if not all(part in tile_url for part in ("{z}", "{x}", "{y}")):
-        raise PluginError(f"[plugins.places] tile_url must contain {{z}}, {{x}} and {{y}}, got {tile_url!r}")
-    attribution_url = str(raw.get("tile_attribution_url") or "").strip()
-    if attribution_url and not attribution_url.startswith(("https://", "http://")):
-        raise PluginError(f"[plugins.places] tile_attribution_url must be an http(s) URL, got {attribution_url!r}")
+    """Validated map settings of the places map (raises :class:`PluginError` naming the bad one)."""
     try:
         center = [float(v) for v in raw.get("center") or ()]
         zoom = int(raw.get("zoom"))
     except (TypeError, ValueError):
         raise PluginError("[plugins.places] center must be [latitude, longitude] and zoom a whole number") from None
-    if len(center) != 2 or not (-90 <= center[0] <= 90 and -180 <= center[1] <= 180) or not 1 <= zoom <= 19:
-        raise PluginError("[plugins.places] center must be [latitude, longitude] and zoom between 1 and 19")
+    tile_url = str(raw.get("tile_url") or "").strip()
+    attribution_url = str(raw.get("tile_attribution_url") or "").strip()
+    if problem := map_problem(tile_url, attribution_url, center, zoom):
+        raise PluginError(f"[plugins.places] {problem[0]} {problem[1]}")
     return {
         **raw,
         "tile_url": tile_url,
@@ -82,22 +74,23 @@ class PlacesPlugin(Plugin):
     version = "0.1.0"
     models_module = None
 
-    def default_settings(self) -> dict[str, Any]:
-        return {
-            "tile_url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-            "tile_attribution": "© OpenStreetMap contributors",
-            "tile_attribution_url": "https://www.openstreetmap.org/copyright",
-            # Where the map opens before the places are loaded (and when there are none).
-            "center": [39.5, -8.0],
-            "zoom": 13,
-        }
-
     def configure(self, settings: Settings) -> None:
         self.settings = self.settings_for(settings)
 
     def settings_for(self, settings: Settings) -> dict[str, Any]:
-        """The effective settings of one app (plugin objects are shared by every app of the process)."""
-        return parse_settings({**self.default_settings(), **settings.for_plugin(self.name)})
+        """The effective settings of one app (plugin objects are shared by every app of the process): the core map
+        settings (``map_*``), which ``tile_url``, ``tile_attribution``, ``tile_attribution_url``, ``center`` and
+        ``zoom`` in ``[plugins.places]`` still override for this map (configurations older than the core ones)."""
+        core = map_options(settings)
+        defaults = {
+            "tile_url": core.tile_url,
+            "tile_attribution": core.tile_attribution,
+            "tile_attribution_url": core.tile_attribution_url,
+            # Where the map opens before the places are loaded (and when there are none).
+            "center": list(core.center),
+            "zoom": core.zoom,
+        }
+        return parse_settings({**defaults, **settings.for_plugin(self.name)})
 
     def content_types(self) -> list[ContentType]:
         return [PLACE]

@@ -13,6 +13,7 @@ import io
 import re
 import unicodedata
 import zipfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,8 @@ def safe_filename(name: str, content_type: str) -> str:
     return stem + ext
 
 
-async def _chunks(upload: UploadFile, size: int = 1 << 16):  # type: ignore[no-untyped-def]
+async def upload_chunks(upload: UploadFile, size: int = 1 << 16) -> AsyncIterator[bytes]:
+    """The bytes of an uploaded file in pieces of ``size`` (for ``storage.put_stream``: never all in memory)."""
     while True:
         chunk = await upload.read(size)
         if not chunk:
@@ -168,7 +170,7 @@ async def store_upload(
 ) -> Media:
     """Validate and keep an uploaded file; raises :class:`MediaError` and keeps nothing on refusal."""
     try:
-        key, size = await storage.put_stream(_chunks(upload), max_bytes)
+        key, size = await storage.put_stream(upload_chunks(upload), max_bytes)
     except StorageLimitError:
         raise MediaError(f"The file is larger than {max_bytes // (1024 * 1024)} MB.") from None
     if size == 0:
