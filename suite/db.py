@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import collections
+import itertools
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from threading import Thread
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 from sqlalchemy import MetaData, event
@@ -32,6 +33,15 @@ NAMING_CONVENTION = {
 
 metadata: MetaData = SQLModel.metadata
 metadata.naming_convention = NAMING_CONVENTION
+
+T = TypeVar("T")
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of at most ``size`` (bulk statements, ``IN (…)`` look-ups kept under driver limits)."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
 
 
 def async_url(url: str) -> str:

@@ -31,6 +31,7 @@ from typing import Any
 
 from concelho.suite.audit import record
 from concelho.suite.content.models import Media
+from concelho.suite.db import batched
 from concelho.suite.mail import MailMessage
 from concelho.suite.models import Department, KeyValue, User, as_utc
 from sqlalchemy import bindparam, func, select
@@ -67,10 +68,9 @@ def erased_name(citizen_id: int) -> str:
     return f"Titular apagado #{citizen_id}"
 
 
-def _chunks(values: Iterable[Any], size: int = BATCH) -> Iterable[list[Any]]:
-    items = sorted(set(values))
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
+    """The distinct ``values``, sorted, in batches for ``IN (…)``."""
+    return batched(sorted(set(values)), BATCH)
 
 
 async def _ids(session: AsyncSession, column: Any, key: Any, values: Iterable[Any]) -> set[Any]:

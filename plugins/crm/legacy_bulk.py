@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from concelho.suite.db import batched
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,15 +17,10 @@ BATCH = 1000
 INSERT_BATCH = 5000
 
 
-def chunks(items: list[Any], size: int = BATCH) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 async def rows_where_in(session: AsyncSession, columns: list[Any], key: Any, values: Iterable[Any]) -> list[Any]:
     wanted = sorted(set(values))
     found: list[Any] = []
-    for chunk in chunks(wanted):
+    for chunk in batched(wanted, BATCH):
         found.extend((await session.execute(select(*columns).where(key.in_(chunk)))).all())
     return found
 
@@ -85,7 +81,7 @@ async def bulk_insert(
         or len(compiled.insert_prefetch) != len(defaults)
         or any(len(row) != len(keys) or row.keys() != rows[0].keys() for row in rows)
     ):  # SQLAlchemy's own executemany (PostgreSQL: asyncpg's, batched by SQLAlchemy)
-        for chunk in chunks(rows, INSERT_BATCH):
+        for chunk in batched(rows, INSERT_BATCH):
             await session.execute(insert(table), chunk)
             tick(len(chunk))
         return
@@ -105,7 +101,7 @@ async def bulk_insert(
             columns.append(column)
         return list(zip(*columns, strict=True))
 
-    for chunk in chunks(rows, INSERT_BATCH):
+    for chunk in batched(rows, INSERT_BATCH):
         await connection.exec_driver_sql(sql, parameters(chunk))
         tick(len(chunk))
 
@@ -121,7 +117,7 @@ async def bulk_update(
         # Bound parameters may not share the columns' names in an UPDATE's SET clause.
         stmt = update(table).where(table.c.id == bindparam("row_id")).values({c: bindparam(f"v_{c}") for c in columns})
         params = [{"row_id": row["row_id"], **{f"v_{c}": row[c] for c in columns}} for row in group]
-        for chunk in chunks(params):
+        for chunk in batched(params, BATCH):
             await session.execute(stmt, chunk)
             tick(len(chunk))
 
