@@ -14,14 +14,14 @@ frequencies, then measures
   - ``raw tantivy``: one bare raw tantivy call for the same words (top 10 + count; no typo
     expansion, no facets, no snippets, no visibility filter) — a floor, not the same work;
   - ``raw equiv``: the backend's engine work done with tantivy-py directly on the backend's own
-    index files (the same query shape, visibility filter, facet aggregation and snippets for the
-    10 hits), without the suite's layers;
+    index files (the same query shape, visibility filter, facet aggregation — beside the search
+    from 50,000 documents, as the backend — and snippets for the 10 hits), without the suite's layers;
   - ``api``: ``GET /api/search`` of a real ``suite serve``;
 
   the columns take turns query by query (the order rotating), so they share the machine's load;
 
-and at the end how the p50 grew from the smallest to the largest size, and the API's p50 against
-each other column.
+and at the end how the p50 grew from the smallest to the largest size, the API's p50 against each
+other column and the p99 target (≤ 20 ms at 100,000 documents, checked for the API and the backend).
 
 Columns are :class:`Engine` objects: to add one, append an instance to the list ``engines()``
 returns; it only needs ``index(docs)`` (or nothing, if it reads the backend's index) and
@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import msgspec
 import tantivy
 from concelho.search.analysis import FOLD, STOP_WORDS, allowed_typos, register_analyzers, stems_of
 from concelho.search.contract import FACET_FIELDS, SearchDocument, SearchQuery, Visibility
@@ -59,6 +60,7 @@ from concelho.search.embedded import (
     EXACT_FIELDS,
     EXACT_WEIGHT,
     FACET_SIZE,
+    PARALLEL_FACETS_MIN_DOCS,
     PREFIX_ANY_WEIGHT,
     PREFIX_EXPANSIONS,
     PREFIX_WEIGHT,
@@ -68,6 +70,7 @@ from concelho.search.embedded import (
     TYPO_WEIGHT,
     TantivyBackend,
     build_schema,
+    facets_pool,
 )
 from concelho.search.synonyms import DEFAULT_SYNONYMS
 from tantivy import Occur, Query
@@ -80,6 +83,7 @@ CATEGORIES = ["obras", "cultura", "ambiente", "educação", "desporto", "mobilid
 P99_TARGET_MS = 20.0
 API_RATIO_TARGET = 2.0
 INDEX_RATIO_TARGET = 0.5
+PAYLOAD = msgspec.json.Decoder(dict[str, Any])  # as the backend decodes its stored payload
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,11 +260,13 @@ class RawEquivalentEngine(Engine):
     four stemmed fields, typo automata on ``title_f`` and ``text_f`` unless the word is common, the last
     word as a prefix plus its 12 most frequent completions in title and summary; the same weights),
     adds the anonymous visibility filter (``audience:public``), takes the top 10 by score × recency
-    with a count, aggregates the 4 facets over the unscored form of the query (as the backend does) and
-    makes snippets for the 10 hits (summary and body) with tantivy's ``SnippetGenerator``.  It shares
-    the analyzers and word forms (stop words, folding, ``stems_of``, ``allowed_typos``) and the weights,
-    nothing else: no synonyms, no relaxing of words when nothing matches, no "did you mean", no Python
-    highlighter, no result objects.
+    with a count, aggregates the 4 facets over the unscored form of the query (as the backend does: on
+    its helper thread, beside the scored search, from ``PARALLEL_FACETS_MIN_DOCS`` documents), reads
+    the 10 hits' stored payloads (msgspec, as the backend) and makes snippets for them (summary and
+    body) with tantivy's ``SnippetGenerator``.  It shares the analyzers and word forms (stop words,
+    folding, ``stems_of``, ``allowed_typos``), the weights and the facet threads, nothing else: no
+    synonyms, no relaxing of words when nothing matches, no "did you mean", no Python highlighter, no
+    result objects.
     """
 
     name = "raw equiv"
@@ -333,21 +339,27 @@ class RawEquivalentEngine(Engine):
             return Query.boolean_query([(Occur.Must, text_query), (Occur.Must, visible)])
 
         final = both([scored for scored, _ in parts])
+        matching = both([plain for _, plain in parts])
+        counting = None
+        if searcher.num_docs >= PARALLEL_FACETS_MIN_DOCS:  # as the backend: facets beside the search
+            counting = facets_pool().submit(searcher.aggregate, matching, self.aggs)
         result = searcher.search(final, limit=10, count=True, weight_by_field="recency")
-        if result.count:
-            searcher.aggregate(both([plain for _, plain in parts]), self.aggs)
+        if counting is None and result.count:
+            searcher.aggregate(matching, self.aggs)
         generators = []
         for field in ("summary_s", "body_s"):
             generator = tantivy.SnippetGenerator.create(searcher, final, self.schema, field)
             generator.set_max_num_chars(SNIPPET_CHARS)
             generators.append((field, generator))
         for _, address in result.hits:
-            payload = json.loads(searcher.doc(address)["payload"][0])
+            payload = PAYLOAD.decode(searcher.doc(address).get_first("payload"))
             doc = tantivy.Document()
             doc.add_text("summary_s", payload["summary"])
             doc.add_text("body_s", payload["body"])
             for _, generator in generators:
                 generator.snippet_from_doc(doc).to_html()
+        if counting is not None and result.count:
+            counting.result()
 
 
 class ApiEngine(Engine):
@@ -382,9 +394,10 @@ class ApiEngine(Engine):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
+        self.log = (self.folder / "server.log").open("wb")
         self.process = subprocess.Popen(
             [suite, "serve", "--port", str(port)], env=env, cwd=self.folder,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         if self.client_kind == "httpx":
             import httpx
@@ -392,14 +405,20 @@ class ApiEngine(Engine):
             self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
         else:
             self.client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 120
+        ready = False
+        while not ready and time.monotonic() < deadline and self.process.poll() is None:
             try:
-                if self._get("/readyz") == 200:
-                    break
+                ready = self._get("/readyz") == 200
             except OSError:
                 self.client.close()  # http.client reconnects on the next request
-            time.sleep(0.2)
+            if not ready:
+                time.sleep(0.2)
+        if not ready:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+            tail = (self.folder / "server.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"suite serve did not answer /readyz (exit {self.process.returncode}):\n{tail}")
         return 0.0
 
     def _get(self, path: str) -> int:
@@ -415,12 +434,23 @@ class ApiEngine(Engine):
         if status != 200:
             raise RuntimeError(f"/api/search answered {status} for {text!r}")
 
+    def round_trips(self, count: int) -> list[float]:
+        """Milliseconds of ``GET /healthz`` (the same server, client and middleware, no search): the part
+        of the api column that is HTTP alone."""
+        times = []
+        for _ in range(count):
+            started = time.perf_counter()
+            self._get("/healthz")
+            times.append((time.perf_counter() - started) * 1000)
+        return times
+
     def close(self) -> None:
         if self.client is not None:
             self.client.close()
         if self.process is not None:
             self.process.terminate()
             self.process.wait(timeout=15)
+            self.log.close()
 
 
 def engines(work: Path, threads: int, api_client: str = "stdlib") -> list[Engine]:
@@ -490,11 +520,32 @@ def run_size(vocab: Vocabulary, size: int, count: int, api_client: str = "stdlib
                 stats.setdefault(engine.name, {})[kind] = (p50, p99, percentile(cpu, 99))
                 line += f"{p50:>16.2f}{p99:>8.2f}"
             print(line)
+        for engine in cols:
+            if isinstance(engine, ApiEngine):
+                trips = engine.round_trips(count)
+                print(
+                    f"  HTTP alone (GET /healthz, same server and client): p50 {statistics.median(trips):.2f} ms, "
+                    f"p99 {percentile(trips, 99):.2f} ms"
+                )
         return {"rates": rates, "stats": stats}
     finally:
         for engine in cols:
             engine.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def p99_verdict(stats: dict[str, dict[str, tuple[float, float, float]]], size: int) -> str:
+    """The p99 target (≤ 20 ms at 100,000 documents) holds for the API *and* the backend: worst kind of each."""
+    checked = [name for name in ("api", "backend") if name in stats]
+    parts, met = [], True
+    for name in checked:
+        kind, (_, p99, cpu) = max(stats[name].items(), key=lambda item: item[1][1])
+        # CPU time is the bench process's: the backend's own work, but only the client's side of the API
+        parts.append(f"{name} {p99:.1f} ms ({kind}{f'; {cpu:.1f} ms CPU' if name != 'api' else ''})")
+        met = met and p99 <= P99_TARGET_MS
+    verdict = "-" if size < 100_000 else "ok" if met else "MISSED"
+    target = f"target ≤ {P99_TARGET_MS:.0f} ms at 100k for {' and '.join(checked)}"
+    return f"worst p99 wall: {', '.join(parts)} ({target}): {verdict}"
 
 
 def main() -> None:
@@ -533,24 +584,22 @@ def main() -> None:
         ):
             ratios = [stats["api"][kind][0] / max(stats[other][kind][0], 1e-6) for kind in KINDS]
             verdict = ""
-            if other != "backend":
+            if other == "raw equiv":
                 met = "ok" if max(ratios) <= API_RATIO_TARGET else "MISSED"
                 verdict = f"  (target ≤ {API_RATIO_TARGET:.0f}×: {met})"
+            elif other == "raw tantivy":
+                verdict = "  (a floor, no target: it skips most of the work)"
             text = "  ".join(f"{kind} {ratio:.2f}×" for kind, ratio in zip(KINDS, ratios, strict=True))
             print(f"{size:>7,} docs: /api/search p50 vs {label}: {text}{verdict}")
     for size in sizes:
         rates = results[size]["rates"]
         ratio = rates["backend"] / rates["raw tantivy"]
-        worst = max(p99 for _, p99, _ in results[size]["stats"]["backend"].values())
-        worst_cpu = max(cpu for _, _, cpu in results[size]["stats"]["backend"].values())
-        api = results[size]["stats"].get("api")
-        worst_api = f", api {max(p99 for _, p99, _ in api.values()):.1f} ms" if api else ""
         print(
             f"{size:>7,} docs: indexing {ratio:.2f}× raw (target ≥ {INDEX_RATIO_TARGET}) "
-            f"{'ok' if ratio >= INDEX_RATIO_TARGET else 'MISSED'}; worst backend p99 {worst:.1f} ms wall, "
-            f"{worst_cpu:.1f} ms CPU{worst_api} (target ≤ {P99_TARGET_MS:.0f} ms at 100k) "
-            f"{'-' if size < 100_000 else 'ok' if worst <= P99_TARGET_MS else 'MISSED'}"
+            f"{'ok' if ratio >= INDEX_RATIO_TARGET else 'MISSED'}"
         )
+    for size in sizes:
+        print(f"{size:>7,} docs: {p99_verdict(results[size]['stats'], size)}")
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 

@@ -395,6 +395,17 @@ class Matcher:
         self._heads = {s[:2] for s in self.stems}
         self._cache: dict[str, bool] = {}
         self._patterns: tuple[re.Pattern[str] | None, re.Pattern[str] | None] | None = None
+        self._scan = self._scan_words()
+
+    def _scan_words(self) -> tuple[tuple[bytes, ...], tuple[bytes, ...]] | None:
+        """What :meth:`candidates` looks for in folded Latin-1 text: the heads (query words, stems and
+        prefixes, kept at word starts) and the pieces of typo-tolerant words (anywhere in a word), as
+        bytes; ``None`` when one is not plain lower-case ASCII (then only the patterns can find it)."""
+        heads = self.exact | self.stems | {text for text, _, _ in self.prefixes}
+        pieces = {p for text, typos, _ in (*self.fuzzy, *self.prefixes) if typos for p in _pieces(text, typos)}
+        if not all(_SCANNABLE.fullmatch(word) for word in (*heads, *pieces)):
+            return None
+        return tuple(w.encode() for w in heads), tuple(p.encode() for p in pieces)
 
     def _compile(self) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
         """Two patterns that search the whole text in C: query words, stems and prefixes (then kept only at
@@ -413,7 +424,19 @@ class Matcher:
         return head_pattern, piece_pattern
 
     def candidates(self, text: str) -> list[tuple[int, int]]:
-        """``(start, end)`` of the words of ``text`` that may match, in order (words as ``[^\\W_]+`` runs)."""
+        """``(start, end)`` of the words of ``text`` that may match, in order (words as ``[^\\W_]+`` runs).
+
+        Latin-1 text (Portuguese, English…) is folded to one byte per character (:data:`_SCAN_TABLE`) and
+        searched with ``bytes.find``; other text, or a query word outside plain ASCII, with two patterns.
+        Both find the same words (``tests/search/test_embedded.py`` holds them to a reference pattern).
+        """
+        if self._scan is not None:
+            try:
+                folded = text.encode("latin-1").translate(_SCAN_TABLE)
+            except UnicodeEncodeError:
+                pass
+            else:
+                return _scan(folded, *self._scan)
         if self._patterns is None:
             self._patterns = self._compile()
         head_pattern, piece_pattern = self._patterns
@@ -497,26 +520,120 @@ def _loose(folded: str) -> str:
     return "".join(f"[{_VARIANTS[c]}]" if c in _VARIANTS else re.escape(c) for c in folded)
 
 
+def _scan_table() -> bytes:
+    """One byte per Latin-1 character, keeping offsets: what the patterns of :meth:`Matcher._compile` see in it.
+
+    A character the patterns match for a folded ASCII letter or digit becomes that letter ("Ç" and "ç" →
+    "c", "A" → "a"); any other word character (``[^\\W_]``: "ß", "º", "²"…) becomes "Z", which no folded
+    query word contains; everything else (spaces, punctuation, "_") becomes a space.
+    """
+    word = re.compile(r"[^\W_]")
+    out = bytearray()
+    for code in range(256):
+        char = chr(code)
+        lower = char.lower()
+        base = next((b for b, variants in _VARIANTS.items() if lower in variants), None)
+        if lower.isascii() and lower.isalnum():
+            out.append(ord(lower))
+        elif base is not None:
+            out.append(ord(base))
+        else:
+            out.append(ord("Z") if word.match(char) else ord(" "))
+    return bytes(out)
+
+
+_SCAN_TABLE = _scan_table()
+_SCANNABLE = re.compile(r"[a-z0-9]+")
+
+
+def _scan(folded: bytes, heads: tuple[bytes, ...], pieces: tuple[bytes, ...]) -> list[tuple[int, int]]:
+    """The words of ``folded`` (see :data:`_SCAN_TABLE`: words are runs of non-spaces) that start with a head
+    or contain a piece, as ``(start, end)`` in order."""
+    found: dict[int, int] = {}
+    size = len(folded)
+    find, rfind = folded.find, folded.rfind
+    for head in heads:
+        at = find(head)
+        while at != -1:
+            if not at or folded[at - 1] == 32:  # at a word start
+                end = find(b" ", at + len(head))
+                found[at] = size if end == -1 else end
+                if end == -1:
+                    break
+                at = find(head, end)
+            else:
+                at = find(head, at + 1)
+    for piece in pieces:
+        at = find(piece)
+        while at != -1:
+            end = find(b" ", at + len(piece))
+            found.setdefault(rfind(b" ", 0, at) + 1, size if end == -1 else end)
+            if end == -1:
+                break
+            at = find(piece, end)  # the next word that has it
+    return sorted(found.items())
+
+
 def highlight(text: str, matcher: Matcher, max_chars: int = 220) -> tuple[str, int]:
     """An HTML-safe window of ``text`` with ``<mark>`` around matching words, and how many matched.
 
     Everything outside the marks is escaped, so the result can be inserted into a page as is.
     """
-    if not text:
-        return "", 0
-    spans = _matched_spans(text, matcher) if matcher else []
-    if not spans:
-        return _window(text, 0, max_chars, []), 0
-    # the window (of max_chars) that holds the most distinct matched words
+    window = Snippet.of(text, matcher, max_chars)
+    return window.html(), window.distinct
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """The window of ``text`` a snippet shows (the one with the most distinct matched words), before it is
+    made into HTML: callers that compare several texts render only the one they keep."""
+
+    text: str
+    start: int
+    max_chars: int
+    spans: tuple[tuple[int, int, str], ...]
+    #: distinct matched words inside the window
+    distinct: int
+
+    @classmethod
+    def of(cls, text: str, matcher: Matcher, max_chars: int = 220) -> Snippet:
+        if not text:
+            return cls("", 0, max_chars, (), 0)
+        spans = _matched_spans(text, matcher) if matcher else []
+        if not spans:
+            return cls(text, 0, max_chars, (), 0)
+        start = _backtrack(text, _best_start(spans, max_chars), max_chars // 4)
+        distinct = len({w for s, e, w in spans if start <= s and e <= start + max_chars})
+        return cls(text, start, max_chars, tuple(spans), distinct)
+
+    def html(self) -> str:
+        return _window(self.text, self.start, self.max_chars, self.spans) if self.text else ""
+
+
+def _best_start(spans: list[tuple[int, int, str]], max_chars: int) -> int:
+    """Where the window with the most distinct matched words (then the most matches) starts: the first
+    such span, scanning each window ``[span start, span start + max_chars - 20)`` once (two pointers)."""
+    reach = max_chars - 20
+    if reach <= 0:  # no span fits in a window: the first one
+        return spans[0][0]
     best_start, best_score = spans[0][0], -1
-    for i, (start, _, _) in enumerate(spans):
-        seen = {w for s, _, w in spans[i:] if s < start + max_chars - 20}
-        score = len(seen) * 100 + sum(1 for s, _, _ in spans[i:] if s < start + max_chars - 20)
+    counts: dict[str, int] = {}
+    j, n = 0, len(spans)
+    for i in range(n):
+        start = spans[i][0]
+        while j < n and spans[j][0] < start + reach:
+            word = spans[j][2]
+            counts[word] = counts.get(word, 0) + 1
+            j += 1
+        score = len(counts) * 100 + (j - i)
         if score > best_score:
             best_start, best_score = start, score
-    start = _backtrack(text, best_start, max_chars // 4)
-    distinct = len({w for s, e, w in spans if start <= s and e <= start + max_chars})
-    return _window(text, start, max_chars, spans), distinct
+        word = spans[i][2]
+        if counts[word] == 1:
+            del counts[word]
+        else:
+            counts[word] -= 1
+    return best_start
 
 
 def _matched_spans(text: str, matcher: Matcher) -> list[tuple[int, int, str]]:
@@ -542,7 +659,7 @@ def _backtrack(text: str, position: int, room: int) -> int:
     return space + 1 if space != -1 else position
 
 
-def _window(text: str, start: int, max_chars: int, spans: list[tuple[int, int, str]]) -> str:
+def _window(text: str, start: int, max_chars: int, spans: Iterable[tuple[int, int, str]]) -> str:
     end = min(len(text), start + max_chars)
     if end < len(text):
         space = text.rfind(" ", start, end)

@@ -180,7 +180,10 @@ class BrokenEngine:
 
     def __init__(self, backend: Any, methods: tuple[str, ...] | None = None):
         self.backend = backend
-        self.methods = methods or ("upsert", "delete", "search", "health", "count", "counts_by_type", "rebuild")
+        # search_now: the embedded engine's search on the caller's thread (service.engine_search)
+        self.methods = methods or (
+            "upsert", "delete", "search", "search_now", "health", "count", "counts_by_type", "rebuild",
+        )  # fmt: skip
 
     def __enter__(self) -> BrokenEngine:
         def broken(*args: Any, **kwargs: Any) -> Any:

@@ -194,6 +194,7 @@ def test_candidate_words_are_those_of_the_single_anchored_pattern():
     words = sorted({w for t in texts for w in t.split()})
     rng = random.Random(5)
     odd = ["foo_licença", "LICENÇA_x", "_ruído_", "ŁICENCA", "ﬁnal", "x²", "café123", "İstanbul", "Ǆemal", "ßtraße"]
+    odd += ["n.º", "1.ª", "µg", "Ærø", "3×4", "ÇÃO", "Ÿes", "ÿes", "½x", "«licença»"]  # Latin-1: the byte scan
     texts += [" ".join(rng.choice(words + odd) for _ in range(50)) for _ in range(40)]
 
     def typo(word: str) -> str:
@@ -209,6 +210,43 @@ def test_candidate_words_are_those_of_the_single_anchored_pattern():
                 continue
             for text in rng.sample(texts, 15) + texts[-3:]:
                 assert _matched_spans(text, matcher) == _single_pattern_spans(text, matcher), (query, text[:80])
+
+
+def test_latin1_text_is_scanned_as_bytes_and_other_text_with_the_patterns(monkeypatch: pytest.MonkeyPatch):
+    from concelho.search import analysis
+
+    matcher = Matcher(parse_query("licença ruido cafe"))
+    assert matcher._scan is not None  # plain ASCII query words: the byte scan applies
+    text = "Licença de RUÍDO no café, «licenças» e n.º 2; ruídos_x"
+    expected = [(0, 7), (11, 16), (20, 24), (27, 35), (46, 52)]  # "_" ends a word
+    assert matcher.candidates(text) == expected
+    patterns_only = Matcher(parse_query("licença ruido cafe"))
+    patterns_only._scan = None
+    assert patterns_only.candidates(text) == expected
+    monkeypatch.setattr(analysis, "_scan", lambda *args: pytest.fail("not Latin-1: the patterns must answer"))
+    assert matcher.candidates("Łódź: licença") == [(6, 13)]
+    assert Matcher(parse_query("αθήνα"))._scan is None  # a query word outside ASCII: the patterns too
+
+
+def test_the_snippet_window_is_the_first_with_the_most_distinct_words():
+    import random
+
+    from concelho.search.analysis import _best_start
+
+    def reference(spans: list[tuple[int, int, str]], max_chars: int) -> int:  # the definition, quadratic
+        best_start, best_score = spans[0][0], -1
+        for i, (start, _, _) in enumerate(spans):
+            inside = [w for s, _, w in spans[i:] if s < start + max_chars - 20]
+            if len(set(inside)) * 100 + len(inside) > best_score:
+                best_start, best_score = start, len(set(inside)) * 100 + len(inside)
+        return best_start
+
+    rng = random.Random(3)
+    for _ in range(500):
+        starts = sorted(rng.sample(range(2000), rng.randint(1, 40)))
+        spans = [(s, s + 4, rng.choice("abcde")) for s in starts]
+        max_chars = rng.choice([15, 21, 60, 120, 220, 400])
+        assert _best_start(spans, max_chars) == reference(spans, max_chars), (spans, max_chars)
 
 
 def test_normalized_synonyms_know_their_longest_key():
@@ -360,6 +398,69 @@ def test_common_words_spelled_right_get_no_typo_tolerance(tmp_path: Path, monkey
     rare = backend.search(SearchQuery("praça", limit=20))  # a rare word keeps its typo tolerance
     assert rare.hits[0].id == "pages.page:c" and rare.total == 7
     assert backend.search(SearchQuery("praja", prefix=False, limit=20)).total == 7  # a typo still finds all
+
+
+def test_facets_counted_beside_the_search_are_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    backend = TantivyBackend(tmp_path)
+    backend.upsert(
+        [doc(f"o{i}", f"Obras na rua {i}", category=("obras", "ambiente")[i % 2], language=("pt", "en")[i % 3 == 0])
+         for i in range(12)]
+        + [doc("p", "Piscina municipal", category="desporto"), doc("x", "Obras internas", audience="internal")]
+    )  # fmt: skip
+    queries = [
+        SearchQuery("obras"),
+        SearchQuery("obras rua 3"),
+        SearchQuery("obras piscina", prefix=False),  # no document has both: one word fewer
+        SearchQuery("nadadisto"),  # nothing: no facet counts
+        SearchQuery("", sort="recent"),
+        SearchQuery("obras", filters={"category": ["obras"]}, visibility=Visibility(authenticated=True)),
+    ]
+    monkeypatch.setattr(embedded, "PARALLEL_FACETS_MIN_DOCS", 10**9)
+    alone = [backend.search(q) for q in queries]
+    monkeypatch.setattr(embedded, "PARALLEL_FACETS_MIN_DOCS", 0)
+    beside = [backend.search(q) for q in queries]
+    for a, b in zip(alone, beside, strict=True):
+        assert (a.total, a.facets, [h.id for h in a.hits]) == (b.total, b.facets, [h.id for h in b.hits])
+    assert beside[0].facets["category"] == {"obras": 6, "ambiente": 6} and beside[2].total == 13
+    assert beside[3].facets == {"type": {}, "category": {}, "section": {}, "language": {}}
+
+
+def test_search_now_answers_only_when_the_index_is_open_and_current(tmp_path: Path):
+    web, cli = TantivyBackend(tmp_path), TantivyBackend(tmp_path)
+    assert web.search_now(SearchQuery("documento")) is None  # nothing opened yet: that may wait
+    web.upsert([doc("a", "Primeiro documento")])
+    now = web.search_now(SearchQuery("documento"))
+    assert now is not None and [h.id for h in now.hits] == ["pages.page:a"]
+    cli.upsert([doc("b", "Segundo documento")])  # a commit elsewhere: followed right here
+    assert web.search_now(SearchQuery("segundo")).total == 1  # type: ignore[union-attr]
+    cli.rebuild([doc("c", "Terceiro documento")])  # another generation: reopening is left to search()
+    assert web.search_now(SearchQuery("terceiro")) is None
+    assert web.search(SearchQuery("terceiro")).total == 1
+    assert web.search_now(SearchQuery("terceiro")).total == 1  # type: ignore[union-attr]
+
+
+def test_engine_search_uses_a_thread_only_when_the_engine_may_wait(tmp_path: Path):
+    import asyncio
+    import threading
+
+    from concelho.search.contract import SearchResult
+    from concelho.search.service import engine_search
+
+    class Engine:
+        def __init__(self, now: bool) -> None:
+            self.now, self.threads = now, []
+
+        def search_now(self, query: SearchQuery) -> SearchResult | None:
+            return self.search(query) if self.now else None
+
+        def search(self, query: SearchQuery) -> SearchResult:
+            self.threads.append(threading.current_thread())
+            return SearchResult(hits=[], total=1)
+
+    quick, slow = Engine(True), Engine(False)
+    for engine in (quick, slow):
+        assert asyncio.run(engine_search(engine, SearchQuery("x"))).total == 1
+    assert quick.threads == [threading.main_thread()] and slow.threads[0] is not threading.main_thread()
 
 
 def test_a_first_load_into_an_index_filled_by_another_process_still_replaces(tmp_path: Path):
