@@ -274,10 +274,10 @@ def test_citizen_exports_hold_exactly_the_filtered_rows(cli, tmp_path, dataset, 
 
 
 def test_big_xlsx_exports_continue_on_new_sheets(cli, tmp_path, dataset, monkeypatch):
-    from concelho.plugins.crm import exports
+    from concelho.plugins.crm import export_writers
     from openpyxl import load_workbook
 
-    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 4)  # Excel's limit is 1,048,575 rows under the header
+    monkeypatch.setattr(export_writers, "XLSX_MAX_ROWS", 4)  # Excel's limit is 1,048,575 rows under the header
     out = tmp_path / "casos.xlsx"
     assert cli("crm", "export", "cases", "--format", "xlsx", "-o", str(out)).exit_code == 0
     book = load_workbook(out, read_only=True)
