@@ -32,7 +32,7 @@ from .jobs import background_jobs
 from .pages import AdminController, HealthController, IntranetController, PortalController
 from .paths import STATIC_DIR
 from .plugins import Plugin, PluginError, PluginRegistry
-from .security import security_headers_hook
+from .security import SuiteCSRFMiddleware, security_headers_hook
 from .settings import Settings, SettingsError, load_settings
 from .state import SuiteState, provide_db
 from .templating import build_environment
@@ -113,6 +113,14 @@ def create_app(settings: Settings | None = None, available: dict[str, Plugin] | 
                 await search_ready
             await state.database.dispose()
 
+    csrf = CSRFConfig(
+        secret=settings.secret_key,
+        cookie_name=CSRF_COOKIE,
+        header_name=CSRF_HEADER,
+        cookie_secure=settings.secure_cookies,
+        cookie_samesite="lax",
+        exclude_from_csrf_key="csrf_exempt",
+    )
     app = Litestar(
         route_handlers=route_handlers,
         dependencies={"db": Provide(provide_db)},
@@ -132,15 +140,9 @@ def create_app(settings: Settings | None = None, available: dict[str, Plugin] | 
                 secure=settings.secure_cookies,
                 skip_prefixes=("/static/", "/healthz"),
             ),
+            # Innermost, where Litestar puts its own CSRF middleware when given ``csrf_config``.
+            DefineMiddleware(SuiteCSRFMiddleware, config=csrf),
         ],
-        csrf_config=CSRFConfig(
-            secret=settings.secret_key,
-            cookie_name=CSRF_COOKIE,
-            header_name=CSRF_HEADER,
-            cookie_secure=settings.secure_cookies,
-            cookie_samesite="lax",
-            exclude_from_csrf_key="csrf_exempt",
-        ),
         exception_handlers={HTTPException: http_exception_handler, Exception: internal_error_handler},
         before_send=[security_headers_hook(settings.secure_cookies)],
         lifespan=[lifespan],
@@ -151,6 +153,7 @@ def create_app(settings: Settings | None = None, available: dict[str, Plugin] | 
         request_max_body_size=settings.upload_max_bytes + 1024 * 1024,
     )
     app.state.suite = state
+    app.state.csrf_config = csrf
     return app
 
 

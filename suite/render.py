@@ -15,6 +15,7 @@ from litestar.enums import MediaType
 from markupsafe import Markup
 
 from .i18n import HTML_LANG, LANG_COOKIE, LANGUAGE_NAMES, negotiate, template_gettext
+from .security import csrf_config
 from .settings import LANGUAGES
 
 
@@ -98,10 +99,10 @@ def base_context(request: Request) -> dict[str, Any]:
     gettext, ngettext = template_gettext(lang)
     user = request.scope.get("user")
     csrf = ScopeState.from_scope(request.scope).csrf_token
-    if not isinstance(csrf, str) and request.app.csrf_config is not None:
+    if not isinstance(csrf, str) and (config := csrf_config(request.app)) is not None:
         # Error pages for unknown routes are rendered before the CSRF middleware ran: the token is
         # the cookie's value, so the sign-out form and hx-headers keep working there too.
-        csrf = request.cookies.get(request.app.csrf_config.cookie_name)
+        csrf = request.cookies.get(config.cookie_name)
     return {
         "request": request,
         "user": user,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from concelho.suite.i18n import N_
+from concelho.suite.security import csrf_config
 from concelho.suite.storage import LocalStorage, StagedFile, StorageLimitError
 from litestar import Request
 from litestar.exceptions import InternalServerException, PermissionDeniedException
@@ -72,7 +73,7 @@ def _decode_token(token: str, secret: str) -> str | None:
 
 def csrf_matches(request: Request, token: str | None) -> bool:
     """The same check as Litestar's CSRF middleware: the token and the cookie are signed and identical."""
-    config = request.app.csrf_config
+    config = csrf_config(request.app)
     if config is None:
         return True
     cookie = request.cookies.get(config.cookie_name)
