@@ -38,6 +38,7 @@ from typing import Any
 
 import msgspec
 import tantivy
+from concelho.suite.db import batched
 from tantivy import Occur, Query
 
 from .analysis import (
@@ -153,17 +154,6 @@ def _recency(ts: int | None) -> float:
     if ts is None:
         return 0.0
     return RECENCY_MAX * min(1.0, max(0.0, (ts - _EPOCH_FROM) / (_EPOCH_TO - _EPOCH_FROM)))
-
-
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 _facets_pool: ThreadPoolExecutor | None = None
@@ -433,7 +423,7 @@ class TantivyBackend:
         """Replace-by-id and add, one commit per batch.  Into an empty index only an id repeated within
         ``documents`` needs a delete (the last one wins): a first load skips 100,000 useless deletes."""
         seen: set[str] = set()
-        for batch in _chunks(documents, BATCH_SIZE):
+        for batch in batched(documents, BATCH_SIZE):
             for doc in batch:
                 if not empty or doc.id in seen:
                     writer.delete_documents_by_term("id", doc.id)
@@ -449,7 +439,7 @@ class TantivyBackend:
             index = self._open()
             writer = self._writer(index)
             try:
-                for batch in _chunks(ids, BATCH_SIZE):
+                for batch in batched(ids, BATCH_SIZE):
                     for doc_id in batch:
                         writer.delete_documents_by_term("id", doc_id)
                     writer.commit()
