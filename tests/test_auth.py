@@ -233,10 +233,9 @@ def test_roles_granted_through_a_group_apply_and_rotate_sessions(client, make_us
 
 def test_first_visit_gets_the_csrf_cookie_litestar_would_set(client, app):
     """The suite's CSRF middleware builds the Set-Cookie header once; it must equal Litestar's own."""
+    from concelho.suite.security import SuiteCSRFMiddleware, csrf_config
     from litestar.datastructures import Cookie
     from litestar.middleware.csrf import CSRFMiddleware
-
-    from concelho.suite.security import SuiteCSRFMiddleware, csrf_config
 
     config = csrf_config(app)
     assert config is not None and config.cookie_name == "suite_csrf"
