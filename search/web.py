@@ -28,7 +28,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -475,15 +475,15 @@ class ApiSearchResponse:
 )
 async def api_search(
     request: Request,
-    q: Annotated[str, Parameter(description="Words to search for", max_length=200)] = "",
+    q: Annotated[str, QueryParameter(description="Words to search for", max_length=200)] = "",
     type_: Annotated[
         list[str] | None,
-        Parameter(query="type", description="Only these types (`news.article`, or a scope such as `noticias`)"),
+        QueryParameter(name="type", description="Only these types (`news.article`, or a scope such as `noticias`)"),
     ] = None,
-    category: Annotated[list[str] | None, Parameter(description="Only these categories")] = None,
-    language: Annotated[list[str] | None, Parameter(description="Only these languages (`pt`, `en`)")] = None,
-    limit: Annotated[int, Parameter(ge=0, le=50, description="Hits to return")] = 10,
-    offset: Annotated[int, Parameter(ge=0, le=1000, description="Hits to skip")] = 0,
+    category: Annotated[list[str] | None, QueryParameter(description="Only these categories")] = None,
+    language: Annotated[list[str] | None, QueryParameter(description="Only these languages (`pt`, `en`)")] = None,
+    limit: Annotated[int, QueryParameter(ge=0, le=50, description="Hits to return")] = 10,
+    offset: Annotated[int, QueryParameter(ge=0, le=1000, description="Hits to skip")] = 0,
 ) -> ApiSearchResponse:
     state = request.app.state.suite
     rt = runtime(state)

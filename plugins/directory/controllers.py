@@ -10,7 +10,7 @@ from concelho.suite.state import client_ip, request_db
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +26,7 @@ class DirectoryController(Controller):
     guards = [intranet_required]
 
     @get("/", name="directory:index")
-    async def index(self, request: Request, db: NamedDependency[AsyncSession], q: str = "") -> Response:
+    async def index(self, request: Request, db: NamedDependency[AsyncSession], q: FromQuery[str] = "") -> Response:
         """The people, or those matching ``q`` (HTMX gets only the results while typing)."""
         result = await services.search(db, q)
         return await render(request, "directory/index.html", {"result": result, "base": BASE}, block="results")

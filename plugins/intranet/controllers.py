@@ -11,7 +11,7 @@ from concelho.suite.state import request_db
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -54,7 +54,7 @@ class IntranetNewsController(Controller):
     guards = [intranet_required]
 
     @get("/", name="intranet:news")
-    async def index(self, request: Request, db: NamedDependency[AsyncSession], page: int = 1) -> Response:
+    async def index(self, request: Request, db: NamedDependency[AsyncSession], page: FromQuery[int] = 1) -> Response:
         result = await news_page(db, request_language(request), page, PER_PAGE)
         must = [item.id for item in result.items if is_must_read(item)]
         done = await read_ids(db, request.scope["user"].id, must)
@@ -109,7 +109,7 @@ class NotificationsController(Controller):
     guards = [intranet_required]
 
     @get("/", name="intranet:notifications")
-    async def index(self, request: Request, db: NamedDependency[AsyncSession], page: int = 1) -> Response:
+    async def index(self, request: Request, db: NamedDependency[AsyncSession], page: FromQuery[int] = 1) -> Response:
         user = request.scope["user"]
         total = await count_notifications(db, user.id)
         pages = max(1, -(-total // NOTES_PER_PAGE))

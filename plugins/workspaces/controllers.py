@@ -20,7 +20,7 @@ from concelho.suite.users import UserError, get_user
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -596,8 +596,8 @@ class WorkspacesController(Controller):
         db: NamedDependency[AsyncSession],
         slug: FromPath[str],
         page: FromPath[str],
-        a: int | None = None,
-        b: int | None = None,
+        a: FromQuery[int | None] = None,
+        b: FromQuery[int | None] = None,
     ) -> Response:
         acc = await load_space(request, db, slug)
         item = await self._page(db, acc, page)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.params import FromQuery
 from litestar.response import Redirect
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,7 +38,7 @@ class AuthController(Controller):
     opt = PUBLIC
 
     @get("/login", name="core:login")
-    async def login_form(self, request: Request, next: str | None = None) -> Response:
+    async def login_form(self, request: Request, next: FromQuery[str | None] = None) -> Response:
         return await render(
             request,
             "core/login.html",

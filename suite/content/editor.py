@@ -10,7 +10,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from markupsafe import Markup
 from sqlalchemy import func, select
@@ -199,12 +199,12 @@ class EditorController(Controller):
         self,
         request: Request,
         db: NamedDependency[AsyncSession],
-        type: str = "",
-        status: str = "",
-        language: str = "",
-        department: int | None = None,
-        q: str = "",
-        page: int = 1,
+        type: FromQuery[str] = "",
+        status: FromQuery[str] = "",
+        language: FromQuery[str] = "",
+        department: FromQuery[int | None] = None,
+        q: FromQuery[str] = "",
+        page: FromQuery[int] = 1,
     ) -> Response:
         query = select(ContentItem).where(ContentItem.audience != "workspace")
         if type:
@@ -256,8 +256,8 @@ class EditorController(Controller):
         self,
         request: Request,
         db: NamedDependency[AsyncSession],
-        type: str,
-        translation_of: int | None = None,
+        type: FromQuery[str],
+        translation_of: FromQuery[int | None] = None,
     ) -> Response:
         ctype = _ctype(request, type)
         form: dict[str, Any] = {"language": "pt", "audience": ctype.extra.get("default_audience", "public")}
@@ -269,7 +269,7 @@ class EditorController(Controller):
         return await self._form_page(request, db, ctype, form, {})
 
     @post("/new", name="content:create")
-    async def create(self, request: Request, db: NamedDependency[AsyncSession], type: str) -> Response:
+    async def create(self, request: Request, db: NamedDependency[AsyncSession], type: FromQuery[str]) -> Response:
         ctype = _ctype(request, type)
         form = await request.form()
         data, errors, raw = form_to_input(form, ctype)
@@ -395,8 +395,8 @@ class EditorController(Controller):
         request: Request,
         db: NamedDependency[AsyncSession],
         item_id: FromPath[int],
-        a: int | None = None,
-        b: int | None = None,
+        a: FromQuery[int | None] = None,
+        b: FromQuery[int | None] = None,
     ) -> Response:
         item = await self._item(db, item_id)
         revs = await revisions(db, item.id)

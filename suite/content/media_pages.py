@@ -9,7 +9,7 @@ from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body, FromPath
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import File, Redirect
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,7 +49,7 @@ class MediaLibraryController(Controller):
 
     @get("/", name="media:library")
     async def index(
-        self, request: Request, db: NamedDependency[AsyncSession], kind: str = "", page: int = 1
+        self, request: Request, db: NamedDependency[AsyncSession], kind: FromQuery[str] = "", page: FromQuery[int] = 1
     ) -> Response:
         return await self._page(request, db, kind, page=page)
 
