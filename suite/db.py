@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Iterator
+import threading
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from threading import Thread
 from typing import Any, TypeVar
 
 import aiosqlite
-from sqlalchemy import MetaData, event
+from sqlalchemy import Connection, Executable, MetaData, Row, create_engine, event
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
@@ -19,6 +21,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 from sqlmodel import SQLModel
@@ -79,6 +82,24 @@ def install_sqlite_pragmas(engine: Engine) -> None:
     """Foreign keys, WAL and a busy timeout on every SQLite connection."""
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+
+
+def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
+    """Read-only, and a shorter wait than writers get: these reads run on the event loop (a WAL reader
+    is only kept waiting in rare cases, e.g. while another connection recovers the WAL)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.execute("PRAGMA busy_timeout=1000")
+    cursor.close()
+
+
+def is_memory_sqlite(url: str) -> bool:
+    """Whether ``url`` names an in-memory SQLite database (each connection would see its own)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    database = parsed.database or ""
+    return database in {"", ":memory:"} or parsed.query.get("mode") == "memory" or "mode=memory" in database
 
 
 def _run_statement(
@@ -215,13 +236,166 @@ def create_engine_for(url: str, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
+Params = Mapping[str, Any] | None
+
+
+class Reader:
+    """Runs read-only Core statements and returns their rows.
+
+    Rows are SQLAlchemy :class:`~sqlalchemy.Row` objects: columns by attribute name, values through
+    the columns' types (datetimes, JSON) exactly as the ORM would load them.  Subclasses implement
+    :meth:`all`; ``memo`` is what the reads of one request (or one session) already loaded, for the
+    helpers that share results between callers (``None``: nothing is shared).
+    """
+
+    __slots__ = ()
+
+    @property
+    def memo(self) -> dict[str, Any] | None:
+        return None
+
+    async def all(self, statement: Executable, params: Params = None) -> Sequence[Row[Any]]:
+        """Every row of ``statement``."""
+        raise NotImplementedError
+
+    async def first(self, statement: Executable, params: Params = None) -> Row[Any] | None:
+        """The first row, or None (give the statement a LIMIT: the others are fetched too)."""
+        rows = await self.all(statement, params)
+        return rows[0] if rows else None
+
+    async def scalar(self, statement: Executable, params: Params = None) -> Any:
+        """The first column of the first row, or None."""
+        row = await self.first(statement, params)
+        return row[0] if row is not None else None
+
+
+class Reads(Reader):
+    """The app's read-only statements, outside any ORM session: what anonymous portal pages read.
+
+    On a SQLite file: a synchronous engine on the same file (``PRAGMA query_only``), one persistent
+    connection per thread, in autocommit mode so every statement sees the latest committed data (no
+    read transaction is left open), run inline on the event loop.  WAL readers never wait for
+    writers and portal queries are indexed and limited, so this costs less than a trip to a
+    driver thread.  Elsewhere (PostgreSQL, in-memory SQLite): a Core connection of the async engine
+    per statement.
+    """
+
+    __slots__ = ("_connections", "_engine", "_local", "_lock", "_options", "async_engine")
+
+    def __init__(self, url: str, async_engine: AsyncEngine) -> None:
+        self.async_engine = async_engine
+        # PostgreSQL: the statement's transaction is READ ONLY (set on the driver, no extra round trip).
+        self._options = {"postgresql_readonly": True} if async_engine.dialect.name == "postgresql" else {}
+        self._engine: Engine | None = None
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[Connection] = []
+        if make_url(url).get_backend_name() == "sqlite" and not is_memory_sqlite(url):
+            self._engine = create_engine(sync_url(url), poolclass=NullPool)
+            install_sqlite_pragmas(self._engine)
+            event.listen(self._engine, "connect", _sqlite_query_only)
+
+    @property
+    def sync_engine(self) -> Engine | None:
+        """The synchronous engine of the inline reads (None when statements go through the async engine)."""
+        return self._engine
+
+    def _connection(self) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            assert self._engine is not None
+            conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _drop(self, conn: Connection) -> None:
+        self._local.conn = None
+        with self._lock:
+            if conn in self._connections:
+                self._connections.remove(conn)
+        with contextlib.suppress(Exception):  # already broken: the next statement reconnects
+            conn.close()
+
+    async def all(self, statement: Executable, params: Params = None) -> Sequence[Row[Any]]:
+        if self._engine is None:
+            async with self.async_engine.connect() as aconn:
+                if self._options:
+                    await aconn.execution_options(**self._options)
+                return (await aconn.execute(statement, params)).all()
+        conn = self._connection()
+        try:
+            return conn.execute(statement, params).all()
+        except BaseException:
+            self._drop(conn)
+            raise
+
+    def dispose(self) -> None:
+        """Close every thread's connection and the engine."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(Exception):  # closing on shutdown
+                conn.close()
+        self._local = threading.local()
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+class SessionReads(Reader):
+    """Reads through an ORM session (they see its uncommitted changes); shares a memo with the session."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @property
+    def memo(self) -> dict[str, Any]:
+        return self.session.info.setdefault("suite.reads", {})
+
+    async def all(self, statement: Executable, params: Params = None) -> Sequence[Row[Any]]:
+        return (await self.session.execute(statement, params)).all()
+
+
+class ScopedReads(Reader):
+    """The reads of one request: another reader's statements plus a memo that lives as long as the request."""
+
+    __slots__ = ("_memo", "reader")
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self._memo: dict[str, Any] = {}
+
+    @property
+    def memo(self) -> dict[str, Any]:
+        return self._memo
+
+    async def all(self, statement: Executable, params: Params = None) -> Sequence[Row[Any]]:
+        return await self.reader.all(statement, params)
+
+
+def as_reader(source: Reader | AsyncSession) -> Reader:
+    """``source`` as a :class:`Reader` (a session becomes :class:`SessionReads`)."""
+    return source if isinstance(source, Reader) else SessionReads(source)
+
+
 class Database:
-    """One engine and session factory per app (or CLI run)."""
+    """One engine and session factory per app (or CLI run), and the read-only runner :attr:`reads`."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine_for(url)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
+        self._reads: Reads | None = None
+
+    @property
+    def reads(self) -> Reads:
+        """Read-only Core statements without a session (created on first use)."""
+        if self._reads is None:
+            self._reads = Reads(self.url, self.engine)
+        return self._reads
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -235,4 +409,7 @@ class Database:
                 raise
 
     async def dispose(self) -> None:
+        if self._reads is not None:
+            self._reads.dispose()
+            self._reads = None
         await self.engine.dispose()

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .auth.guards import PUBLIC, intranet_required, permission_required
 from .content.models import ContentItem, PageFeedback
-from .content.portal import LIVE_PUBLIC, live_params
+from .content.portal import LIVE_PUBLIC, live_params, portal_reads
 from .content.service import published_clause
 from .i18n import N_
 from .models import AuditEntry, Department, Role, User
@@ -33,9 +33,9 @@ class PortalController(Controller):
     opt = PUBLIC
 
     @get("/", name="core:home")
-    async def home(self, request: Request, db: NamedDependency[AsyncSession]) -> Response:
+    async def home(self, request: Request) -> Response:
         async def produce() -> Response:
-            return await render(request, "core/home.html", {"highlights": await highlights(request, db)})
+            return await render(request, "core/home.html", {"highlights": await highlights(request)})
 
         return await request.app.state.suite.page_cache.serve(request, produce)
 
@@ -68,14 +68,14 @@ class PortalController(Controller):
         )
 
     @get("/sitemap.xml", name="core:sitemap")
-    async def sitemap(self, request: Request, db: NamedDependency[AsyncSession]) -> Response:
+    async def sitemap(self, request: Request) -> Response:
         state = request.app.state.suite
         root = state.settings.base_url.rstrip("/")
         types = {n: t for n, t in state.registry.content_types().items() if t.listed_in_sitemap}
         urls: list[tuple[str, str | None]] = [(root + "/", None), (root + "/accessibility", None)]
         urls.extend((root + t.section_url, None) for t in types.values() if t.section_url)
         if types:
-            rows = await db.execute(
+            rows = await portal_reads(request).all(
                 select(
                     ContentItem.type, ContentItem.slug, ContentItem.language, ContentItem.data, ContentItem.updated_at
                 ).where(ContentItem.type.in_(list(types)), ContentItem.audience == "public", published_clause())
@@ -100,13 +100,15 @@ class PortalController(Controller):
 
 
 HIGHLIGHT_TAGS = {"destaque", "highlight"}
+_HIGHLIGHT_COLUMNS = ("id", "type", "slug", "language", "title", "summary", "tags", "data", "published_at")
 
 
 @cache
 def _highlights_query(types: tuple[str, ...]) -> Select[Any]:
     """The highlights of one set of content types (fixed per app: no list to expand at every execution)."""
     return (
-        select(ContentItem)
+        # Only what the home card and the item's URL need (``data``: types whose path depends on it).
+        select(*(ContentItem.__table__.c[name] for name in _HIGHLIGHT_COLUMNS))
         .where(
             or_(*(ContentItem.type == name for name in types)),
             ContentItem.language == bindparam("language"),
@@ -119,15 +121,15 @@ def _highlights_query(types: tuple[str, ...]) -> Select[Any]:
     )
 
 
-async def highlights(request: Request, db: AsyncSession, limit: int = 4) -> list[tuple[ContentItem, str]]:
-    """Live public items tagged ``destaque`` (or ``highlight``), newest first, with their URLs."""
+async def highlights(request: Request, limit: int = 4) -> list[tuple[Any, str]]:
+    """Live public items (rows) tagged ``destaque`` (or ``highlight``), newest first, with their URLs."""
     from .render import request_language
 
     types = request.app.state.suite.registry.content_types()
     if not types:
         return []
     query = _highlights_query(tuple(types))
-    rows = (await db.execute(query, live_params(language=request_language(request)))).scalars()
+    rows = await portal_reads(request).all(query, live_params(language=request_language(request)))
     picked = [item for item in rows if HIGHLIGHT_TAGS & {t.lower() for t in item.tags or []}][:limit]
     return [(item, types[item.type].url_for(item)) for item in picked]
 

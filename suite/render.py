@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from jinja2 import Environment
 from litestar import Request, Response
 from litestar.datastructures import Cookie
 from litestar.enums import MediaType
@@ -17,6 +18,7 @@ from markupsafe import Markup
 from .i18n import HTML_LANG, LANG_COOKIE, LANGUAGE_NAMES, negotiate, template_gettext
 from .security import csrf_config
 from .settings import LANGUAGES
+from .templating import localized
 
 
 def is_fragment_request(request: Request) -> bool:
@@ -90,6 +92,15 @@ def lang_links(meta: Any, current_path: str, lang: str) -> list[LangLink]:
     return links
 
 
+#: ``languages`` of the template context: (code, name) of every language, in order.
+LANGUAGE_CHOICES = [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES]
+
+
+def static_url(path: str) -> str:
+    """``static("core/suite.css")`` in templates (folded into the compiled page when literal)."""
+    return f"/static/{path}"
+
+
 def base_context(request: Request) -> dict[str, Any]:
     """What every template can use: user, language, gettext, csrf token, navigation, slots."""
     from litestar.utils.scope.state import ScopeState
@@ -98,6 +109,7 @@ def base_context(request: Request) -> dict[str, Any]:
     lang = request_language(request)
     gettext, ngettext = template_gettext(lang)
     user = request.scope.get("user")
+    path = request.url.path
     csrf = ScopeState.from_scope(request.scope).csrf_token
     if not isinstance(csrf, str) and (config := csrf_config(request.app)) is not None:
         # Error pages for unknown routes are rendered before the CSRF middleware ran: the token is
@@ -108,7 +120,7 @@ def base_context(request: Request) -> dict[str, Any]:
         "user": user,
         "lang": lang,
         "html_lang": HTML_LANG[lang],
-        "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+        "languages": LANGUAGE_CHOICES,
         "gettext": gettext,
         "ngettext": ngettext,
         "_": gettext,
@@ -119,13 +131,24 @@ def base_context(request: Request) -> dict[str, Any]:
             for item in state.registry.nav_items(area)
             if not item.permission or (user and user.has(item.permission))
         ],
-        "nav_links": lambda area: nav_links(state, area, lang, user, request.url.path),
-        "lang_links": lambda meta: lang_links(meta, request.url.path, lang),
+        "nav_links": lambda area: nav_links(state, area, lang, user, path),
+        "lang_links": lambda meta: lang_links(meta, path, lang),
         "slot": lambda name: state.render_slot(name, request),
         "url_for": request.app.route_reverse,
-        "static": lambda path: f"/static/{path}",
-        "current_path": request.url.path,
+        "static": static_url,
+        "current_path": path,
     }
+
+
+def page_templates(request: Request, *, sync: bool = False) -> Environment:
+    """The template environment for this request's language, with its constants compiled in.
+
+    Slot renderers use it like ``state.templates``:
+    ``await page_templates(request).get_template("news/_home.html").render_async({**base_context(request), …})``.
+    """
+    state = request.app.state.suite
+    env = state.sync_templates if sync else state.templates
+    return localized(env, request_language(request), state.settings.site_name)
 
 
 async def render(
@@ -153,7 +176,7 @@ async def render(
     ctx["slot"] = slot
     if context:
         ctx.update(context)
-    tmpl = state.sync_templates.get_template(template)
+    tmpl = page_templates(request, sync=True).get_template(template)
     if is_fragment_request(request) and block in tmpl.blocks:
         html = "".join(tmpl.blocks[block](tmpl.new_context(ctx)))
     else:
@@ -165,11 +188,10 @@ async def render(
 
 def render_sync(request: Request, template: str, context: dict[str, Any], status_code: int) -> Response[str]:
     """Synchronous rendering for exception handlers (page slots stay empty)."""
-    env = request.app.state.suite.sync_templates
     ctx = base_context(request)
     ctx["slot"] = lambda name: ""
     ctx.update(context)
-    tmpl = env.get_template(template)
+    tmpl = page_templates(request, sync=True).get_template(template)
     if is_fragment_request(request) and "content" in tmpl.blocks:
         html = "".join(tmpl.blocks["content"](tmpl.new_context(ctx)))
     else:

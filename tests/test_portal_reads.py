@@ -79,7 +79,11 @@ class Statements:
     def __init__(self, app: Any) -> None:
         self.seen: list[str] = []
         self.counting = False
-        event.listen(app.state.suite.database.engine.sync_engine, "before_cursor_execute", self._seen)
+        database = app.state.suite.database
+        event.listen(database.engine.sync_engine, "before_cursor_execute", self._seen)
+        # Anonymous pages read through ``database.reads``: on SQLite its own (sync) engine.
+        if database.reads.sync_engine is not None:
+            event.listen(database.reads.sync_engine, "before_cursor_execute", self._seen)
 
     def _seen(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         # Reads of the content store by the request only: the search indexer and the scheduler run in
@@ -187,3 +191,99 @@ def test_sqlite_statements_take_one_trip_and_keep_dbapi_results(tmp_path):
     assert [tuple(r) for r in out["returning"]] == [("c!",)]
     assert [tuple(r) for r in out["rows"]] == [(1, "a"), (2, "b!")]
     assert out["error"] == sqlite3.OperationalError.__name__
+
+
+# --------------------------------------------------------------------------------------------
+# database.reads: read-only statements outside any ORM session
+# --------------------------------------------------------------------------------------------
+async def _reads_checks(url: str) -> dict[str, Any]:
+    from concelho.suite.content.models import ContentItem
+    from concelho.suite.db import Database
+    from sqlalchemy import bindparam, select
+
+    table = ContentItem.__table__
+    by_slug = select(table.c.id, table.c.title, table.c.tags, table.c.created_at).where(
+        table.c.slug == bindparam("slug")
+    )
+    database = Database(url)
+    reads = database.reads
+    out: dict[str, Any] = {"sync": reads.sync_engine is not None}
+    try:
+        out["before"] = await reads.first(by_slug, {"slug": "fresca"})  # the connection exists from now on
+        async with database.session() as session:
+            session.add(ContentItem(type="news.article", slug="fresca", title="Primeira", tags=["a"]))
+        row = await reads.first(by_slug, {"slug": "fresca"})
+        out["inserted"] = (row.title, row.tags, row.created_at is not None)
+        for title in ("Segunda", "Terceira"):
+            async with database.session() as session:
+                item = (await session.execute(select(ContentItem).where(ContentItem.slug == "fresca"))).scalar_one()
+                item.title = title
+            out.setdefault("updated", []).append(
+                await reads.scalar(select(table.c.title).where(table.c.slug == "fresca"))
+            )
+        try:
+            await reads.all(text("UPDATE core_content SET title = 'escrita' WHERE slug = 'fresca'"))
+            out["write"] = "allowed"
+        except Exception as exc:
+            out["write"] = type(exc).__name__
+        # A failed statement leaves the reader usable.
+        out["after_error"] = await reads.scalar(select(table.c.title).where(table.c.slug == "fresca"))
+    finally:
+        await database.dispose()
+    return out
+
+
+def test_reads_see_committed_writes_at_once_and_cannot_write(database_url):
+    out = asyncio.run(_reads_checks(database_url))
+    assert out["sync"] is database_url.startswith("sqlite")
+    assert out["before"] is None
+    assert out["inserted"] == ("Primeira", ["a"], True)
+    assert out["updated"] == ["Segunda", "Terceira"]  # never an old snapshot
+    assert out["write"] != "allowed"
+    assert out["after_error"] == "Terceira"
+
+
+def test_reads_of_an_in_memory_sqlite_database_use_its_engine():
+    """A second engine on an in-memory database would see another, empty database: no sync engine then."""
+    from concelho.suite.db import Reads, is_memory_sqlite
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def check() -> Any:
+        engine = create_async_engine("sqlite+aiosqlite://")
+        reads = Reads("sqlite://", engine)
+        try:
+            assert reads.sync_engine is None
+            return await reads.scalar(text("SELECT 41 + 1"))
+        finally:
+            reads.dispose()
+            await engine.dispose()
+
+    assert asyncio.run(check()) == 42
+    assert is_memory_sqlite("sqlite://") and is_memory_sqlite("sqlite:///:memory:")
+    assert is_memory_sqlite("sqlite:///file:x?mode=memory&uri=true")
+    assert not is_memory_sqlite("sqlite:////var/suite.db") and not is_memory_sqlite("postgresql://h/db")
+
+
+def test_anonymous_pages_open_no_session_on_sqlite(editor, anon, app, database_url):
+    """Anonymous pages read through ``database.reads``; on SQLite the app's async engine is not touched."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("on PostgreSQL the reads use the app's engine")
+    publish_article(editor, "Sem sessão", tags="destaque")
+    state = app.state.suite
+    state.page_cache.enabled = False
+    state.page_cache.poll_seconds = 3600
+    checkouts: list[int] = []
+    engine = state.database.engine.sync_engine
+
+    def listener(*_: Any) -> None:
+        if not in_background_job():  # the search indexer and the scheduler have their own sessions
+            checkouts.append(1)
+
+    for url in ("/", "/noticias", "/noticias/sem-sessao", "/agenda", "/servicos", "/locais", "/camara"):
+        anon.get(url)  # warm: slots, the cache generation, the events schedule
+        event.listen(engine, "checkout", listener)
+        try:
+            assert anon.get(url).status_code == 200, url
+        finally:
+            event.remove(engine, "checkout", listener)
+        assert checkouts == [], url

@@ -70,12 +70,11 @@ class AlertsPlugin(Plugin):
         cached = self._cache.get(id(state))
         now = time.monotonic()
         if cached is None or cached[0] != generation or now - cached[1] >= state.page_cache.max_age_seconds:
-            from concelho.suite.state import request_db
+            from concelho.suite.content.portal import portal_reads
 
             from .services import active_alerts
 
-            async with request_db(request) as session:
-                alerts = await active_alerts(session)
+            alerts = await active_alerts(portal_reads(request))
             cached = self._cache[id(state)] = (generation, now, alerts)
         return cached[2]
 

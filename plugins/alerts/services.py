@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from concelho.suite.audit import record
 from concelho.suite.cache import bump_cache_generation
+from concelho.suite.db import Reader, as_reader
 from concelho.suite.i18n import N_
 from concelho.suite.models import as_utc as _aware
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .models import LEVELS, Alert
@@ -45,19 +47,18 @@ class AlertInput:
         return errors
 
 
-async def active_alerts(session: AsyncSession) -> list[Alert]:
+_NOW = bindparam("now", type_=Alert.__table__.c.ends_at.type)
+_ACTIVE = (
+    select(Alert.__table__)
+    .where(Alert.cleared_at.is_(None), or_(Alert.ends_at.is_(None), Alert.ends_at > _NOW))
+    .order_by(Alert.created_at.desc())
+)
+
+
+async def active_alerts(session: Reader | AsyncSession) -> list[Any]:
+    """Alerts (rows of ``alerts_alert``) shown now: begun, not cleared, not ended; newest first."""
     now = datetime.now(UTC)
-    rows = (
-        (
-            await session.execute(
-                select(Alert)
-                .where(Alert.cleared_at.is_(None), or_(Alert.ends_at.is_(None), Alert.ends_at > now))
-                .order_by(Alert.created_at.desc())
-            )
-        )
-        .scalars()
-        .all()
-    )
+    rows = await as_reader(session).all(_ACTIVE, {"now": now})
     return [a for a in rows if _aware(a.starts_at) <= now]
 
 

@@ -10,14 +10,21 @@ from urllib.parse import urlencode
 from concelho.suite.auth.guards import PUBLIC
 from concelho.suite.cache import cached_slot
 from concelho.suite.content.models import ContentItem
-from concelho.suite.content.portal import Crumb, base_url, item_schema, live_item, live_items, page_meta, render_item
+from concelho.suite.content.portal import (
+    Crumb,
+    base_url,
+    item_schema,
+    live_item,
+    live_items,
+    page_meta,
+    portal_reads,
+    render_item,
+)
 from concelho.suite.i18n import N_, template_gettext
 from concelho.suite.render import base_context, render, request_language
 from litestar import Controller, Request, Response, get
-from litestar.di import NamedDependency
 from litestar.params import FromPath
 from markupsafe import Markup
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import ical
 from .models import EventSchedule
@@ -25,7 +32,7 @@ from .plugin import CATEGORIES, EVENT
 from .services import (
     EventView,
     ended_before,
-    ensure_schedule,
+    ensure_schedule_read,
     in_range,
     live_clauses,
     local_midnight,
@@ -74,7 +81,6 @@ class EventsController(Controller):
     async def index(
         self,
         request: Request,
-        db: NamedDependency[AsyncSession],
         page: int = 1,
         categoria: str = "",
         de: str = "",
@@ -102,9 +108,10 @@ class EventsController(Controller):
                 order: tuple[Any, ...] = (EventSchedule.starts_at.desc(), ContentItem.id.desc())
             else:
                 order = (EventSchedule.starts_at, ContentItem.id)
-            await ensure_schedule(db)
+            reads = portal_reads(request)
+            await ensure_schedule_read(reads, request.app.state.suite.database)
             result = await live_items(
-                db,
+                reads,
                 EVENT.name,
                 lang,
                 page=page,
@@ -147,15 +154,16 @@ class EventsController(Controller):
         return await request.app.state.suite.page_cache.serve(request, produce)
 
     @get("/calendario", name="events:calendar")
-    async def month(self, request: Request, db: NamedDependency[AsyncSession], mes: str = "") -> Response:
+    async def month(self, request: Request, mes: str = "") -> Response:
         async def produce() -> Response:
             lang = request_language(request)
             gettext, _ = template_gettext(lang)
             today = today_lisbon()
             first, valid = parse_month(mes.strip(), today)
             after = shift_month(first, 1)
-            await ensure_schedule(db)
-            items = await in_range(db, lang, local_midnight(first), local_midnight(after))
+            reads = portal_reads(request)
+            await ensure_schedule_read(reads, request.app.state.suite.database)
+            items = await in_range(reads, lang, local_midnight(first), local_midnight(after))
             weeks = month_weeks(first, [EventView.of(i) for i in items])
             suffix = {"lang": "en"} if lang == "en" else {}
             label = month_label(first, lang)
@@ -195,14 +203,15 @@ class EventsController(Controller):
         return await request.app.state.suite.page_cache.serve(request, produce)
 
     @get("/agenda.ics", name="events:feed")
-    async def feed(self, request: Request, db: NamedDependency[AsyncSession], categoria: str = "") -> Response:
+    async def feed(self, request: Request, categoria: str = "") -> Response:
         """Every upcoming event as iCalendar, in Portuguese (``?lang=en``: the English ones)."""
 
         async def produce() -> Response:
             lang = "en" if request.query_params.get("lang") == "en" else "pt"
             category = categoria if categoria in CATEGORIES else None
-            await ensure_schedule(db)
-            items = await upcoming(db, lang, limit=FEED_LIMIT, category=category)
+            reads = portal_reads(request)
+            await ensure_schedule_read(reads, request.app.state.suite.database)
+            items = await upcoming(reads, lang, limit=FEED_LIMIT, category=category)
             root = base_url(request)
             site = request.app.state.suite.settings.site_name
             name = f"{site} — {'Agenda' if lang == 'pt' else 'Events'}" + (f" ({category})" if category else "")
@@ -212,22 +221,23 @@ class EventsController(Controller):
         return await request.app.state.suite.page_cache.serve(request, produce)
 
     @get("/{slug:str}", name="events:detail")
-    async def detail(self, request: Request, db: NamedDependency[AsyncSession], slug: FromPath[str]) -> Response:
+    async def detail(self, request: Request, slug: FromPath[str]) -> Response:
         """The event page, or ``/agenda/<slug>.ics`` for the event alone as iCalendar."""
 
         async def produce() -> Response:
+            reads = portal_reads(request)
             if slug.endswith(".ics"):
-                item = await live_item(db, EVENT, slug.removesuffix(".ics"))
+                item = await live_item(reads, EVENT, slug.removesuffix(".ics"))
                 root = base_url(request)
                 view = EventView.of(item)
                 body = ical.calendar(item.title, [(view, root + EVENT.url(item.slug, item.language))], root)
                 return Response(body, media_type=ICS_TYPE)
-            item = await live_item(db, EVENT, slug)
+            item = await live_item(reads, EVENT, slug)
             view = EventView.of(item)
             schema = item_schema(request, EVENT, item, event_schema(request, view))
             return await render_item(
                 request,
-                db,
+                reads,
                 EVENT,
                 item,
                 "events/detail.html",
@@ -273,9 +283,9 @@ async def upcoming_events_block(request: Request) -> Markup:
     """Home page slot: the next three events."""
     state = request.app.state.suite
     lang = request_language(request)
-    async with state.database.sessionmaker() as db:
-        await ensure_schedule(db)
-        items = await upcoming(db, lang, limit=3)
+    reads = portal_reads(request)
+    await ensure_schedule_read(reads, state.database)
+    items = await upcoming(reads, lang, limit=3)
     if not items:
         return Markup("")
     tmpl = state.templates.get_template("events/_home.html")

@@ -25,7 +25,9 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_skeleton, format_time, get_day_names
 from concelho.suite.content.models import ContentItem
+from concelho.suite.content.portal import Source
 from concelho.suite.content.service import published_clause
+from concelho.suite.db import Reader, as_reader
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
@@ -80,25 +82,41 @@ def schedule_of(data: dict[str, Any]) -> tuple[datetime, datetime | None] | None
 
 
 # -- the schedule table -------------------------------------------------------------------------
+#: Events whose schedule row is missing or older than the event.
+_STALE = (
+    select(ContentItem.id, ContentItem.data, ContentItem.updated_at, EventSchedule.content_id)
+    .outerjoin(EventSchedule, EventSchedule.content_id == ContentItem.id)
+    .where(
+        ContentItem.type == EVENT.name,
+        or_(
+            EventSchedule.content_id.is_(None),
+            EventSchedule.source_updated_at.is_(None),
+            EventSchedule.source_updated_at != ContentItem.updated_at,
+        ),
+    )
+)
+
+
 async def ensure_schedule(session: AsyncSession) -> int:
     """Create, refresh or drop ``events_schedule`` rows of events that changed since; returns rows written.
 
     Rows are upserted in id order, so workers refreshing at the same time neither clash nor deadlock.
     """
-    stale = (
-        await session.execute(
-            select(ContentItem.id, ContentItem.data, ContentItem.updated_at, EventSchedule.content_id)
-            .outerjoin(EventSchedule, EventSchedule.content_id == ContentItem.id)
-            .where(
-                ContentItem.type == EVENT.name,
-                or_(
-                    EventSchedule.content_id.is_(None),
-                    EventSchedule.source_updated_at.is_(None),
-                    EventSchedule.source_updated_at != ContentItem.updated_at,
-                ),
-            )
-        )
-    ).all()
+    return await _refresh(session, (await session.execute(_STALE)).all())
+
+
+async def ensure_schedule_read(reads: Reader, database: Any) -> int:
+    """:func:`ensure_schedule` for pages without a session: the check runs on ``reads``; only when some
+    schedule rows must change does a session (of ``database``) write them."""
+    rows, dropped = _changes(await reads.all(_STALE))
+    if not rows and not dropped:
+        return 0
+    async with database.sessionmaker() as session:
+        return await ensure_schedule(session)
+
+
+def _changes(stale: Any) -> tuple[list[dict[str, Any]], list[int]]:
+    """(schedule rows to upsert, content ids whose row goes) for the stale events."""
     rows: list[dict[str, Any]] = []
     dropped: list[int] = []
     for item_id, data, updated_at, existing in sorted(stale, key=lambda row: row[0]):
@@ -109,6 +127,11 @@ async def ensure_schedule(session: AsyncSession) -> int:
             )
         elif existing is not None:
             dropped.append(item_id)
+    return rows, dropped
+
+
+async def _refresh(session: AsyncSession, stale: Any) -> int:
+    rows, dropped = _changes(stale)
     if not rows and not dropped:
         return 0
     try:
@@ -181,28 +204,29 @@ def ended_before(instant: datetime) -> Any:
 
 
 async def upcoming(
-    session: AsyncSession, language: str, *, limit: int = 3, category: str | None = None, now: datetime | None = None
-) -> list[ContentItem]:
-    """Events not over yet (from the start of today, Lisbon time), soonest first."""
+    session: Source, language: str, *, limit: int = 3, category: str | None = None, now: datetime | None = None
+) -> list[Any]:
+    """Events (rows) not over yet (from the start of today, Lisbon time), soonest first."""
     query = (
-        select(ContentItem)
+        select(ContentItem.__table__)
         .where(*live_clauses(language), *range_clauses(local_midnight(today_lisbon(now))))
         .order_by(EventSchedule.starts_at, ContentItem.id)
         .limit(limit)
     )
     if category:
         query = query.where(ContentItem.category == category)
-    return list((await session.execute(query)).scalars())
+    return list(await as_reader(session).all(query))
 
 
-async def in_range(session: AsyncSession, language: str, start: datetime, end: datetime) -> list[ContentItem]:
+async def in_range(session: Source, language: str, start: datetime, end: datetime) -> list[Any]:
+    """Events (rows) that overlap [start, end), soonest first."""
     query = (
-        select(ContentItem)
+        select(ContentItem.__table__)
         .where(*live_clauses(language), *range_clauses(start, end))
         .order_by(EventSchedule.starts_at, ContentItem.id)
         .limit(1000)
     )
-    return list((await session.execute(query)).scalars())
+    return list(await as_reader(session).all(query))
 
 
 # -- presentation -------------------------------------------------------------------------------
@@ -210,13 +234,13 @@ async def in_range(session: AsyncSession, language: str, start: datetime, end: d
 class EventView:
     """An event with its times in Lisbon and the texts the templates show."""
 
-    item: ContentItem
+    item: Any  # a content row (or ContentItem)
     start: datetime
     end: datetime | None
     language: str
 
     @classmethod
-    def of(cls, item: ContentItem) -> EventView:
+    def of(cls, item: Any) -> EventView:
         when = schedule_of(item.data or {})
         start, end = when if when else (aware(item.published_at or item.created_at), None)
         return cls(item, start.astimezone(LISBON), end.astimezone(LISBON) if end else None, item.language)

@@ -15,16 +15,15 @@ from concelho.suite.content.portal import (
     live_items,
     live_params,
     page_meta,
+    portal_reads,
     render_item,
 )
+from concelho.suite.db import Reader
 from concelho.suite.render import base_context, render, request_language
-from concelho.suite.state import request_db
 from litestar import Controller, Request, Response, get
-from litestar.di import NamedDependency
 from litestar.params import FromPath
 from markupsafe import Markup
 from sqlalchemy import Boolean, Integer, bindparam, func, literal, select, union_all
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from .feeds import atom, rss
 from .plugin import ARTICLE, CATEGORIES
@@ -37,13 +36,13 @@ class NewsController(Controller):
     opt = PUBLIC
 
     @get("/", name="news:list")
-    async def index(
-        self, request: Request, db: NamedDependency[AsyncSession], page: int = 1, categoria: str = ""
-    ) -> Response:
+    async def index(self, request: Request, page: int = 1, categoria: str = "") -> Response:
         async def produce() -> Response:
             lang = request_language(request)
             category = categoria if categoria in CATEGORIES else None
-            result = await live_items(db, ARTICLE.name, lang, page=page, per_page=PER_PAGE, category=category)
+            result = await live_items(
+                portal_reads(request), ARTICLE.name, lang, page=page, per_page=PER_PAGE, category=category
+            )
             return await render(
                 request,
                 "news/list.html",
@@ -61,32 +60,31 @@ class NewsController(Controller):
         return await request.app.state.suite.page_cache.serve(request, produce)
 
     @get("/{slug:str}", name="news:detail")
-    async def detail(self, request: Request, db: NamedDependency[AsyncSession], slug: FromPath[str]) -> Response:
+    async def detail(self, request: Request, slug: FromPath[str]) -> Response:
         async def produce() -> Response:
-            item = await live_item(db, ARTICLE, slug)
-            related = await related_items(db, item)
-            return await render_item(request, db, ARTICLE, item, "news/detail.html", context={"related": related})
+            reads = portal_reads(request)
+            item = await live_item(reads, ARTICLE, slug)
+            related = await related_items(reads, item)
+            return await render_item(request, reads, ARTICLE, item, "news/detail.html", context={"related": related})
 
         return await request.app.state.suite.page_cache.serve(request, produce)
 
     @get("/feed.rss", name="news:rss")
-    async def rss_feed(self, request: Request, db: NamedDependency[AsyncSession], categoria: str = "") -> Response:
-        items, title, link, self_url, lang = await _feed_items(request, db, categoria, "rss")
+    async def rss_feed(self, request: Request, categoria: str = "") -> Response:
+        items, title, link, self_url, lang = await _feed_items(request, categoria, "rss")
         body = rss(title, link, self_url, title, lang, items)
         return Response(body, media_type="application/rss+xml; charset=utf-8")
 
     @get("/feed.atom", name="news:atom")
-    async def atom_feed(self, request: Request, db: NamedDependency[AsyncSession], categoria: str = "") -> Response:
-        items, title, link, self_url, lang = await _feed_items(request, db, categoria, "atom")
+    async def atom_feed(self, request: Request, categoria: str = "") -> Response:
+        items, title, link, self_url, lang = await _feed_items(request, categoria, "atom")
         return Response(atom(title, link, self_url, lang, items), media_type="application/atom+xml; charset=utf-8")
 
 
-async def _feed_items(
-    request: Request, db: AsyncSession, categoria: str, kind: str
-) -> tuple[list[tuple[ContentItem, str]], str, str, str, str]:
+async def _feed_items(request: Request, categoria: str, kind: str) -> tuple[list[tuple[Any, str]], str, str, str, str]:
     lang = request_language(request)
     category = categoria if categoria in CATEGORIES else None
-    result = await live_items(db, ARTICLE.name, lang, per_page=30, category=category)
+    result = await live_items(portal_reads(request), ARTICLE.name, lang, per_page=30, category=category)
     root = base_url(request)
     site = request.app.state.suite.settings.site_name
     title = f"{site} — {'Notícias' if lang == 'pt' else 'News'}" + (f" ({category})" if category else "")
@@ -129,16 +127,12 @@ _RELATED = union_all(
 ).order_by("step", _RECENT.c.published_at.desc())
 
 
-async def related_items(db: AsyncSession, item: ContentItem, limit: int = 3) -> list[Any]:
+async def related_items(reads: Reader, item: Any, limit: int = 3) -> list[Any]:
     """Same category first, then shared tags; only recent candidates, only the columns shown."""
-    rows = (
-        await db.execute(
-            _RELATED,
-            live_params(
-                language=item.language, id=item.id, category=item.category, limit=limit, with_tags=bool(item.tags)
-            ),
-        )
-    ).all()
+    rows = await reads.all(
+        _RELATED,
+        live_params(language=item.language, id=item.id, category=item.category, limit=limit, with_tags=bool(item.tags)),
+    )
     picked: list[Any] = [row for row in rows if row.step == 0]
     if len(picked) < limit and item.tags:
         tags = set(item.tags)
@@ -154,8 +148,7 @@ async def latest_news_block(request: Request) -> Markup:
     """Home page slot: the latest three articles."""
     state = request.app.state.suite
     lang = request_language(request)
-    async with request_db(request) as db:
-        result = await live_items(db, ARTICLE.name, lang, per_page=3)
+    result = await live_items(portal_reads(request), ARTICLE.name, lang, per_page=3)
     if not result.items:
         return Markup("")
     tmpl = state.templates.get_template("news/_home.html")

@@ -13,24 +13,23 @@ from typing import Any
 
 from concelho.suite.auth.guards import PUBLIC
 from concelho.suite.content.markdown import plain_text
-from concelho.suite.content.models import ContentItem
 from concelho.suite.content.portal import (
     Crumb,
+    Source,
     base_url,
     item_schema,
     json_ld,
     live_item,
     page_meta,
+    portal_reads,
     translations_of,
 )
 from concelho.suite.content.types import ContentType
 from concelho.suite.i18n import N_, template_gettext
 from concelho.suite.render import render, request_language
 from litestar import Controller, Request, Response, get
-from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import services
 from .plugin import (
@@ -82,10 +81,10 @@ def _redirect(request: Request, path: str) -> Response:
 
 async def _render(
     request: Request,
-    db: AsyncSession,
+    db: Source,
     template: str,
     *,
-    item: ContentItem | None,
+    item: Any,
     title: str,
     path: str,
     crumbs: list[Crumb],
@@ -102,7 +101,7 @@ async def _render(
     """
     root = base_url(request)
     alternates = None
-    translations: list[ContentItem] = []
+    translations: list[Any] = []
     if item is not None and ctype is not None:
         request.scope.setdefault("state", {})["lang"] = item.language
         translations = await translations_of(db, item)
@@ -140,7 +139,7 @@ async def _render(
     )
 
 
-async def _crumbs_to(db: AsyncSession, item: ContentItem, language: str | None = None) -> list[Crumb]:
+async def _crumbs_to(db: Source, item: Any, language: str | None = None) -> list[Crumb]:
     """Home and the live ancestors of ``item``, each in ``language`` when translated."""
     crumbs = [Crumb(N_("Home"), "/")]
     for ancestor in await services.live_ancestors(db, item):
@@ -150,7 +149,7 @@ async def _crumbs_to(db: AsyncSession, item: ContentItem, language: str | None =
     return crumbs
 
 
-async def _section_crumbs(db: AsyncSession, section: str, language: str) -> list[Crumb]:
+async def _section_crumbs(db: Source, section: str, language: str) -> list[Crumb]:
     root = await services.in_language(db, await services.find_page(db, section), language)
     return [Crumb(N_("Home"), "/"), Crumb(root.title if root else SECTION_TITLES[section], f"/{section}")]
 
@@ -159,7 +158,7 @@ def _site(request: Request) -> str:
     return request.app.state.suite.settings.site_name
 
 
-def _page_schema(request: Request, item: ContentItem) -> dict[str, Any]:
+def _page_schema(request: Request, item: Any) -> dict[str, Any]:
     section = (item.data or {}).get("section")
     if item.parent_id is None and section == "camara":
         data: dict[str, Any] = {
@@ -173,9 +172,9 @@ def _page_schema(request: Request, item: ContentItem) -> dict[str, Any]:
     return item_schema(request, PAGE, item, {"dateModified": item.updated_at.isoformat()})
 
 
-async def _content_page(request: Request, db: AsyncSession, item: ContentItem) -> Response:
+async def _content_page(request: Request, db: Source, item: Any) -> Response:
     crumbs = [*await _crumbs_to(db, item), Crumb(item.title)]
-    cards: list[ContentItem] = []
+    cards: list[Any] = []
     specials: list[Special] = []
     if item.parent_id is None:  # a section root lists its children as cards
         cards = await services.children(db, item.id, item.language)  # type: ignore[arg-type]
@@ -188,14 +187,14 @@ async def _content_page(request: Request, db: AsyncSession, item: ContentItem) -
     )  # fmt: skip
 
 
-async def _all_translations(db: AsyncSession, items: list[ContentItem]) -> list[ContentItem]:
-    out: list[ContentItem] = []
+async def _all_translations(db: Source, items: list[Any]) -> list[Any]:
+    out: list[Any] = []
     for item in items:
         out.extend(await translations_of(db, item))
     return out
 
 
-async def _section_root(request: Request, db: AsyncSession, section: str) -> Response:
+async def _section_root(request: Request, db: Source, section: str) -> Response:
     language = request_language(request)
     root = await services.in_language(db, await services.find_page(db, section), language)
     if root is not None:
@@ -210,7 +209,7 @@ async def _section_root(request: Request, db: AsyncSession, section: str) -> Res
     )  # fmt: skip
 
 
-async def _page_at(request: Request, db: AsyncSession, section: str, slug: str) -> Response:
+async def _page_at(request: Request, db: Source, section: str, slug: str) -> Response:
     item = await live_item(db, PAGE, slug)
     path = PAGE.path_for(item)
     if path != f"/{section}/{slug}":  # a page of the other section, or a root asked for by slug
@@ -225,7 +224,7 @@ async def _page_at(request: Request, db: AsyncSession, section: str, slug: str) 
 
 async def _special(
     request: Request,
-    db: AsyncSession,
+    db: Source,
     slug: str,
     template: str,
     schema: dict[str, Any],
@@ -261,7 +260,7 @@ def _media_url(request: Request) -> Callable[[Any], str]:
     return lambda media: request.app.route_reverse("media:file", media_id=media.id, variant="original")
 
 
-def _latest(items: list[ContentItem]) -> Any:
+def _latest(items: list[Any]) -> Any:
     return max((i.updated_at for i in items), default=None)
 
 
@@ -270,12 +269,13 @@ class CamaraController(Controller):
     opt = PUBLIC
 
     @get("/", name="pages:camara")
-    async def root(self, request: Request, db: NamedDependency[AsyncSession]) -> Response:
-        return await _cached(request, lambda: _section_root(request, db, "camara"))
+    async def root(self, request: Request) -> Response:
+        return await _cached(request, lambda: _section_root(request, portal_reads(request), "camara"))
 
     @get("/organograma", name="pages:org_chart")
-    async def org_chart(self, request: Request, db: NamedDependency[AsyncSession]) -> Response:
+    async def org_chart(self, request: Request) -> Response:
         async def produce() -> Response:
+            db = portal_reads(request)
             units = await services.org_chart(db)
             schema = {"@type": "GovernmentOrganization", "subOrganization": services.org_schema(units)}
             return await _special(request, db, "organograma", "pages/org_chart.html", schema, {"units": units})
@@ -283,8 +283,9 @@ class CamaraController(Controller):
         return await _cached(request, produce)
 
     @get("/executivo", name="pages:executive")
-    async def executive(self, request: Request, db: NamedDependency[AsyncSession]) -> Response:
+    async def executive(self, request: Request) -> Response:
         async def produce() -> Response:
+            db = portal_reads(request)
             language = request_language(request)
             members = services.executive(await services.localized_items(db, COUNCILLOR.name, language))
             root = base_url(request)
@@ -298,8 +299,9 @@ class CamaraController(Controller):
         return await _cached(request, produce)
 
     @get("/recrutamento", name="pages:jobs")
-    async def jobs(self, request: Request, db: NamedDependency[AsyncSession]) -> Response:
+    async def jobs(self, request: Request) -> Response:
         async def produce() -> Response:
+            db = portal_reads(request)
             items = await services.localized_items(db, JOB.name, request_language(request))
             open_, closed = services.split_jobs(items, services.today())
             schema = {"@type": "CollectionPage"}
@@ -311,8 +313,9 @@ class CamaraController(Controller):
         return await _cached(request, produce)
 
     @get("/recrutamento/{slug:str}", name="pages:job")
-    async def job(self, request: Request, db: NamedDependency[AsyncSession], slug: FromPath[str]) -> Response:
+    async def job(self, request: Request, slug: FromPath[str]) -> Response:
         async def produce() -> Response:
+            db = portal_reads(request)
             item = await live_item(db, JOB, slug)
             crumbs = [*await _section_crumbs(db, "camara", item.language),
                       await _special_crumb(db, "recrutamento", item.language),
@@ -327,10 +330,9 @@ class CamaraController(Controller):
         return await _cached(request, produce)
 
     @get("/documentos", name="pages:documents")
-    async def documents(
-        self, request: Request, db: NamedDependency[AsyncSession], tipo: str = "", ano: str = "", page: int = 1
-    ) -> Response:
+    async def documents(self, request: Request, tipo: str = "", ano: str = "", page: int = 1) -> Response:
         async def produce() -> Response:
+            db = portal_reads(request)
             items = await services.localized_items(db, DOCUMENT.name, request_language(request))
             chosen = services.DocumentFilter.parse(tipo, ano)
             found = chosen.apply(items)
@@ -351,8 +353,9 @@ class CamaraController(Controller):
         return await _cached(request, produce)
 
     @get("/documentos/{slug:str}", name="pages:document")
-    async def document(self, request: Request, db: NamedDependency[AsyncSession], slug: FromPath[str]) -> Response:
+    async def document(self, request: Request, slug: FromPath[str]) -> Response:
         async def produce() -> Response:
+            db = portal_reads(request)
             item = await live_item(db, DOCUMENT, slug)
             crumbs = [*await _section_crumbs(db, "camara", item.language),
                       await _special_crumb(db, "documentos", item.language),
@@ -366,8 +369,8 @@ class CamaraController(Controller):
         return await _cached(request, produce)
 
     @get("/{slug:str}", name="pages:camara_page")
-    async def page(self, request: Request, db: NamedDependency[AsyncSession], slug: FromPath[str]) -> Response:
-        return await _cached(request, lambda: _page_at(request, db, "camara", slug))
+    async def page(self, request: Request, slug: FromPath[str]) -> Response:
+        return await _cached(request, lambda: _page_at(request, portal_reads(request), "camara", slug))
 
 
 class ConcelhoController(Controller):
@@ -375,21 +378,21 @@ class ConcelhoController(Controller):
     opt = PUBLIC
 
     @get("/", name="pages:concelho")
-    async def root(self, request: Request, db: NamedDependency[AsyncSession]) -> Response:
-        return await _cached(request, lambda: _section_root(request, db, "concelho"))
+    async def root(self, request: Request) -> Response:
+        return await _cached(request, lambda: _section_root(request, portal_reads(request), "concelho"))
 
     @get("/{slug:str}", name="pages:concelho_page")
-    async def page(self, request: Request, db: NamedDependency[AsyncSession], slug: FromPath[str]) -> Response:
-        return await _cached(request, lambda: _page_at(request, db, "concelho", slug))
+    async def page(self, request: Request, slug: FromPath[str]) -> Response:
+        return await _cached(request, lambda: _page_at(request, portal_reads(request), "concelho", slug))
 
 
-async def _special_crumb(db: AsyncSession, slug: str, language: str) -> Crumb:
+async def _special_crumb(db: Source, slug: str, language: str) -> Crumb:
     special = SPECIAL_BY_SLUG[slug]
     intro = await services.in_language(db, await services.find_page(db, slug), language)
     return Crumb(intro.title if intro is not None else special.title, special.path)
 
 
-def _person(request: Request, root: str, member: ContentItem) -> dict[str, Any]:
+def _person(request: Request, root: str, member: Any) -> dict[str, Any]:
     data = member.data or {}
     person: dict[str, Any] = {
         "@type": "Person",
@@ -409,7 +412,7 @@ def _person(request: Request, root: str, member: ContentItem) -> dict[str, Any]:
     return person
 
 
-def _job_schema(request: Request, item: ContentItem) -> dict[str, Any]:
+def _job_schema(request: Request, item: Any) -> dict[str, Any]:
     data = item.data or {}
     root = base_url(request)
     schema: dict[str, Any] = {
@@ -431,7 +434,7 @@ def _job_schema(request: Request, item: ContentItem) -> dict[str, Any]:
     return schema
 
 
-def _document_schema(request: Request, item: ContentItem) -> dict[str, Any]:
+def _document_schema(request: Request, item: Any) -> dict[str, Any]:
     data = item.data or {}
     schema = item_schema(request, DOCUMENT, item)
     if data.get("published_on"):

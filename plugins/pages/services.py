@@ -10,13 +10,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from concelho.suite.content.models import ContentAttachment, ContentItem, Media
-from concelho.suite.content.portal import live_items_preferring, translations_of
+from concelho.suite.content.portal import Source, item_by_id, live_items_preferring, translations_of
 from concelho.suite.content.service import is_live, published_clause
+from concelho.suite.db import as_reader
 from concelho.suite.i18n import N_
 from concelho.suite.models import Department
-from concelho.suite.users import department_tree
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, select
 
 from .plugin import DOC_KINDS, PAGE, ROLES
 
@@ -47,40 +46,45 @@ def title_key(title: str) -> str:
     return unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().casefold()
 
 
-def menu_order(items: Iterable[ContentItem]) -> list[ContentItem]:
+def menu_order(items: Iterable[Any]) -> list[Any]:
     """Menu order: sort order, then title."""
     return sorted(items, key=lambda i: (i.sort_order, title_key(i.title), i.id or 0))
 
 
 # -- the page tree ---------------------------------------------------------------------------------
-async def find_page(db: AsyncSession, slug: str) -> ContentItem | None:
+# Items are rows of ``core_content`` read through a reader (see ``concelho.suite.content.portal``).
+_CONTENT = ContentItem.__table__
+
+
+async def find_page(db: Source, slug: str) -> Any:
     """The live public page at ``slug`` (any language), or None."""
-    query = select(ContentItem).where(ContentItem.type == PAGE.name, ContentItem.slug == slug, *_live_public())
-    return (await db.execute(query)).scalar_one_or_none()
+    query = select(_CONTENT).where(ContentItem.type == PAGE.name, ContentItem.slug == slug, *_live_public())
+    return await as_reader(db).first(query)
 
 
-async def in_language(db: AsyncSession, item: ContentItem | None, language: str) -> ContentItem | None:
+async def in_language(db: Source, item: Any, language: str) -> Any:
     """``item`` or its live translation into ``language`` when there is one."""
     if item is None or item.language == language:
         return item
     return next((t for t in await translations_of(db, item) if t.language == language), item)
 
 
-async def children(db: AsyncSession, parent_id: int, language: str) -> list[ContentItem]:
-    query = select(ContentItem).where(
+async def children(db: Source, parent_id: int, language: str) -> list[Any]:
+    query = select(_CONTENT).where(
         ContentItem.type == PAGE.name, ContentItem.parent_id == parent_id, ContentItem.language == language,
         *_live_public(),
     )  # fmt: skip
-    return menu_order((await db.execute(query)).scalars())
+    return menu_order(await as_reader(db).all(query))
 
 
-async def live_ancestors(db: AsyncSession, item: ContentItem) -> list[ContentItem]:
+async def live_ancestors(db: Source, item: Any) -> list[Any]:
     """Live public ancestors of ``item``, root first (hidden ones are skipped)."""
-    chain: list[ContentItem] = []
+    reads = as_reader(db)
+    chain: list[Any] = []
     seen = {item.id}
     cursor = item
     while cursor.parent_id is not None and cursor.parent_id not in seen and len(chain) < 20:
-        parent = await db.get(ContentItem, cursor.parent_id)
+        parent = await item_by_id(reads, cursor.parent_id)
         if parent is None:
             break
         seen.add(parent.id)
@@ -94,40 +98,43 @@ async def live_ancestors(db: AsyncSession, item: ContentItem) -> list[ContentIte
 class Menu:
     """The side menu of a page: its siblings, with its own children under it."""
 
-    siblings: list[ContentItem]
-    children: list[ContentItem]
+    siblings: list[Any]
+    children: list[Any]
     current_id: int | None
 
 
-async def side_menu(db: AsyncSession, item: ContentItem) -> Menu:
-    kids = await children(db, item.id, item.language) if item.id is not None else []
-    siblings = await children(db, item.parent_id, item.language) if item.parent_id is not None else []
+async def side_menu(db: Source, item: Any) -> Menu:
+    reads = as_reader(db)
+    kids = await children(reads, item.id, item.language) if item.id is not None else []
+    siblings = await children(reads, item.parent_id, item.language) if item.parent_id is not None else []
     if not any(s.id == item.id for s in siblings):
         siblings = [item] if kids else []
     return Menu(siblings, kids, item.id)
 
 
-async def attachments(db: AsyncSession, item: ContentItem) -> list[Media]:
-    """Public media attached to ``item``, in order."""
-    rows = await db.execute(
-        select(Media)
-        .join(ContentAttachment, ContentAttachment.media_id == Media.id)
-        .where(ContentAttachment.content_id == item.id, Media.audience == "public")
-        .order_by(ContentAttachment.sort_order, Media.title)
-    )
-    return list(rows.scalars())
+_ATTACHMENTS = (
+    select(Media.__table__)
+    .join(ContentAttachment, ContentAttachment.media_id == Media.id)
+    .where(ContentAttachment.content_id == bindparam("content_id"), Media.audience == "public")
+    .order_by(ContentAttachment.sort_order, Media.title)
+)
+
+
+async def attachments(db: Source, item: Any) -> list[Any]:
+    """Public media (rows) attached to ``item``, in order."""
+    return list(await as_reader(db).all(_ATTACHMENTS, {"content_id": item.id}))
 
 
 # -- items of the generated pages ----------------------------------------------------------------
-async def localized_items(db: AsyncSession, type_name: str, language: str) -> list[ContentItem]:
+async def localized_items(db: Source, type_name: str, language: str) -> list[Any]:
     """Live public items of a type, one per translation group: in ``language`` when translated, else Portuguese."""
     return await live_items_preferring(db, type_name, language)
 
 
-def executive(items: Sequence[ContentItem]) -> list[ContentItem]:
+def executive(items: Sequence[Any]) -> list[Any]:
     """President, vice-president, then councillors; within a role by ``order`` then name."""
 
-    def key(item: ContentItem) -> tuple[int, int, str]:
+    def key(item: Any) -> tuple[int, int, str]:
         data = item.data or {}
         role = data.get("role")
         order = data.get("order")
@@ -140,14 +147,14 @@ def executive(items: Sequence[ContentItem]) -> list[ContentItem]:
     return sorted(items, key=key)
 
 
-def deadline_of(item: ContentItem) -> date | None:
+def deadline_of(item: Any) -> date | None:
     try:
         return date.fromisoformat(str((item.data or {}).get("deadline", ""))[:10])
     except ValueError:
         return None
 
 
-def split_jobs(items: Sequence[ContentItem], on: date) -> tuple[list[ContentItem], list[ContentItem]]:
+def split_jobs(items: Sequence[Any], on: date) -> tuple[list[Any], list[Any]]:
     """(open offers, soonest deadline first; closed offers, latest deadline first)."""
     open_, closed = [], []
     for item in items:
@@ -158,7 +165,7 @@ def split_jobs(items: Sequence[ContentItem], on: date) -> tuple[list[ContentItem
     return open_, closed
 
 
-def document_year(item: ContentItem) -> int | None:
+def document_year(item: Any) -> int | None:
     value = str((item.data or {}).get("published_on") or "")
     return int(value[:4]) if value[:4].isdigit() else None
 
@@ -173,7 +180,7 @@ class DocumentFilter:
         """Unknown values are ignored rather than refused (a filter link must never fail)."""
         return cls(kind if kind in DOC_KINDS else None, int(year) if year.strip().isdigit() else None)
 
-    def apply(self, items: Iterable[ContentItem]) -> list[ContentItem]:
+    def apply(self, items: Iterable[Any]) -> list[Any]:
         out = [
             i for i in items
             if (self.kind is None or (i.data or {}).get("doc_kind") == self.kind)
@@ -183,7 +190,7 @@ class DocumentFilter:
         return sorted(out, key=lambda i: str((i.data or {}).get("published_on") or ""), reverse=True)
 
 
-def document_years(items: Iterable[ContentItem]) -> list[int]:
+def document_years(items: Iterable[Any]) -> list[int]:
     return sorted({y for y in (document_year(i) for i in items) if y is not None}, reverse=True)
 
 
@@ -206,15 +213,21 @@ class OrgUnit:
     children: list[OrgUnit] = field(default_factory=list)
 
 
-async def org_chart(db: AsyncSession) -> list[OrgUnit]:
-    tree: list[tuple[int, Department]] = await department_tree(db)
-    units: dict[int, OrgUnit] = {}
+_DEPARTMENTS = select(
+    Department.id, Department.parent_id, Department.name, Department.email, Department.phone
+).order_by(Department.sort_order, Department.name)
+
+
+async def org_chart(db: Source) -> list[OrgUnit]:
+    """The departments as a tree (siblings by sort order, then name)."""
+    rows = await as_reader(db).all(_DEPARTMENTS)
+    units = {dep.id: OrgUnit(dep.name, dep.email or None, dep.phone or None) for dep in rows}
     roots: list[OrgUnit] = []
-    for _depth, dep in tree:
-        unit = OrgUnit(dep.name, dep.email or None, dep.phone or None)
-        units[dep.id] = unit  # type: ignore[index]
+    for dep in rows:  # in sibling order, so each parent's children keep it
         parent = units.get(dep.parent_id) if dep.parent_id is not None else None
-        (parent.children if parent is not None else roots).append(unit)
+        if dep.parent_id is not None and parent is None:
+            continue  # under a department that is gone: department_tree() leaves these out too
+        (parent.children if parent is not None else roots).append(units[dep.id])
     return roots
 
 

@@ -6,13 +6,19 @@ import json
 from typing import Any
 
 from concelho.suite.auth.guards import PUBLIC
-from concelho.suite.content.portal import Crumb, base_url, item_schema, live_item, page_meta, render_item
+from concelho.suite.content.portal import (
+    Crumb,
+    base_url,
+    item_schema,
+    live_item,
+    page_meta,
+    portal_reads,
+    render_item,
+)
 from concelho.suite.i18n import template_gettext
 from concelho.suite.render import render, request_language
 from litestar import Controller, Request, Response, get
-from litestar.di import NamedDependency
 from litestar.params import FromPath
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import services
 from .plugin import CATEGORIES, PLACE
@@ -30,12 +36,12 @@ class PlacesController(Controller):
     opt = PUBLIC
 
     @get("/", name="places:list")
-    async def index(self, request: Request, db: NamedDependency[AsyncSession], categoria: str = "") -> Response:
+    async def index(self, request: Request, categoria: str = "") -> Response:
         async def produce() -> Response:
             lang = request_language(request)
             _ = template_gettext(lang)[0]
             category = categoria if categoria in CATEGORIES else None
-            items, available = await services.places(db, lang, category)
+            items, available = await services.places(portal_reads(request), lang, category)
             return await render(
                 request,
                 "places/list.html",
@@ -55,12 +61,12 @@ class PlacesController(Controller):
         return await request.app.state.suite.page_cache.serve(request, produce)
 
     @get("/mapa", name="places:map")
-    async def map_page(self, request: Request, db: NamedDependency[AsyncSession], categoria: str = "") -> Response:
+    async def map_page(self, request: Request, categoria: str = "") -> Response:
         async def produce() -> Response:
             lang = request_language(request)
             _ = template_gettext(lang)[0]
             category = categoria if categoria in CATEGORIES else None
-            items, available = await services.places(db, lang, category)
+            items, available = await services.places(portal_reads(request), lang, category)
             options = plugin_settings(request)
             return await render(
                 request,
@@ -80,20 +86,21 @@ class PlacesController(Controller):
         return await request.app.state.suite.page_cache.serve(request, produce)
 
     @get("/locais.geojson", name="places:geojson")
-    async def geojson(self, request: Request, db: NamedDependency[AsyncSession], categoria: str = "") -> Response:
+    async def geojson(self, request: Request, categoria: str = "") -> Response:
         async def produce() -> Response:
             lang = request_language(request)
             category = categoria if categoria in CATEGORIES else None
-            items, _available = await services.places(db, lang, category)
+            items, _available = await services.places(portal_reads(request), lang, category)
             body = json.dumps(services.feature_collection(items, base_url(request), lang), ensure_ascii=False)
             return Response(body, status_code=200, media_type=GEOJSON, headers={"Vary": "Accept-Language, Cookie"})
 
         return await request.app.state.suite.page_cache.serve(request, produce)
 
     @get("/{slug:str}", name="places:detail")
-    async def detail(self, request: Request, db: NamedDependency[AsyncSession], slug: FromPath[str]) -> Response:
+    async def detail(self, request: Request, slug: FromPath[str]) -> Response:
         async def produce() -> Response:
-            item = await live_item(db, PLACE, slug)
+            reads = portal_reads(request)
+            item = await live_item(reads, PLACE, slug)
             lang = item.language
             point = services.coordinates(item)
             crumbs = [Crumb("Home", "/"), Crumb("Places", "/locais")]
@@ -102,7 +109,7 @@ class PlacesController(Controller):
                 crumbs.append(Crumb(services.category_label(item.category, lang), category_url))
             crumbs.append(Crumb(item.title))
             return await render_item(
-                request, db, PLACE, item, "places/detail.html",
+                request, reads, PLACE, item, "places/detail.html",
                 crumbs=crumbs,
                 schema=item_schema(request, PLACE, item, services.place_schema_extra(item)),
                 context={

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from concelho.suite.content.models import ContentItem
-from concelho.suite.content.portal import live_items_preferring
-from sqlalchemy.ext.asyncio import AsyncSession
+from concelho.suite.content.portal import Source, live_items_preferring
 
 from .plugin import CATEGORIES, CATEGORY_LABELS_EN, PLACE
 
@@ -16,7 +14,7 @@ def category_label(category: str, language: str) -> str:
     return CATEGORY_LABELS_EN.get(category, category) if language == "en" else category
 
 
-def coordinates(item: ContentItem) -> tuple[float, float] | None:
+def coordinates(item: Any) -> tuple[float, float] | None:
     """(lat, lon) of a place, or None when the stored data lacks them."""
     lat, lon = item.data.get("lat"), item.data.get("lon")
     if isinstance(lat, int | float) and isinstance(lon, int | float) and -90 <= lat <= 90 and -180 <= lon <= 180:
@@ -24,7 +22,7 @@ def coordinates(item: ContentItem) -> tuple[float, float] | None:
     return None
 
 
-async def places(db: AsyncSession, language: str, category: str | None = None) -> tuple[list[ContentItem], list[str]]:
+async def places(db: Source, language: str, category: str | None = None) -> tuple[list[Any], list[str]]:
     """Live places (in ``language`` or their Portuguese original) and the categories that have any."""
     items = await live_items_preferring(db, PLACE.name, language)
     available = [c for c in CATEGORIES if any(item.category == c for item in items)]
@@ -33,7 +31,7 @@ async def places(db: AsyncSession, language: str, category: str | None = None) -
     return items, available
 
 
-def feature_collection(items: list[ContentItem], root: str, language: str = "pt") -> dict[str, Any]:
+def feature_collection(items: list[Any], root: str, language: str = "pt") -> dict[str, Any]:
     """A GeoJSON FeatureCollection (RFC 7946: positions are [longitude, latitude])."""
     features = []
     for item in items:
@@ -62,7 +60,7 @@ def osm_link(lat: float, lon: float) -> str:
     return f"https://www.openstreetmap.org/?mlat={lat:.6f}&mlon={lon:.6f}#map=17/{lat:.6f}/{lon:.6f}"
 
 
-def place_schema_extra(item: ContentItem) -> dict[str, Any]:
+def place_schema_extra(item: Any) -> dict[str, Any]:
     data = item.data
     extra: dict[str, Any] = {}
     parts = (("streetAddress", data.get("address")), ("addressLocality", data.get("freguesia")))

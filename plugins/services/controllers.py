@@ -7,16 +7,20 @@ from urllib.parse import quote
 
 from concelho.suite.auth.guards import PUBLIC
 from concelho.suite.cache import cached_slot
-from concelho.suite.content.models import ContentItem
-from concelho.suite.content.portal import Crumb, base_url, item_schema, live_item, page_meta, render_item
+from concelho.suite.content.portal import (
+    Crumb,
+    base_url,
+    item_schema,
+    live_item,
+    page_meta,
+    portal_reads,
+    render_item,
+)
 from concelho.suite.i18n import template_gettext
 from concelho.suite.render import base_context, render, request_language
-from concelho.suite.state import request_db
 from litestar import Controller, Request, Response, get
-from litestar.di import NamedDependency
 from litestar.params import FromPath
 from markupsafe import Markup
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import services
 from .plugin import CATEGORIES, SERVICE
@@ -38,15 +42,15 @@ class ServicesController(Controller):
     opt = PUBLIC
 
     @get("/", name="services:catalogue")
-    async def index(
-        self, request: Request, db: NamedDependency[AsyncSession], categoria: str = "", online: str = ""
-    ) -> Response:
+    async def index(self, request: Request, categoria: str = "", online: str = "") -> Response:
         async def produce() -> Response:
             lang = request_language(request)
             _ = template_gettext(lang)[0]
             category = categoria if categoria in CATEGORIES else None
             online_only = online.lower() in TRUE
-            groups, total, available = await services.catalogue(db, lang, category=category, online_only=online_only)
+            groups, total, available = await services.catalogue(
+                portal_reads(request), lang, category=category, online_only=online_only
+            )
             return await render(
                 request,
                 "services/catalogue.html",
@@ -71,9 +75,10 @@ class ServicesController(Controller):
         return await request.app.state.suite.page_cache.serve(request, produce)
 
     @get("/{slug:str}", name="services:detail")
-    async def detail(self, request: Request, db: NamedDependency[AsyncSession], slug: FromPath[str]) -> Response:
+    async def detail(self, request: Request, slug: FromPath[str]) -> Response:
         async def produce() -> Response:
-            item = await live_item(db, SERVICE, slug)
+            reads = portal_reads(request)
+            item = await live_item(reads, SERVICE, slug)
             link = services.request_link(plugin_settings(request)["request_url"], item)
             lang = item.language
             crumbs = [Crumb("Home", "/"), Crumb("Services", "/servicos")]
@@ -81,7 +86,7 @@ class ServicesController(Controller):
                 crumbs.append(Crumb(services.category_label(item.category, lang), _category_url(item.category)))
             crumbs.append(Crumb(item.title))
             return await render_item(
-                request, db, SERVICE, item, "services/detail.html",
+                request, reads, SERVICE, item, "services/detail.html",
                 crumbs=crumbs,
                 schema=service_schema(request, item, link),
                 context={
@@ -91,7 +96,7 @@ class ServicesController(Controller):
                     ],
                     "forms": services.form_templates(item) + [
                         (m.title, request.app.route_reverse("media:file", media_id=m.id, variant="original"))
-                        for m in await services.attached_documents(db, item)
+                        for m in await services.attached_documents(reads, item)
                     ],
                     "request_link": link,
                     "category_label": services.category_label(item.category, lang),
@@ -106,7 +111,7 @@ def _category_url(category: str) -> str:
     return f"/servicos?categoria={quote(category)}" if category else "/servicos"
 
 
-def service_schema(request: Request, item: ContentItem, link: str | None) -> dict[str, Any]:
+def service_schema(request: Request, item: Any, link: str | None) -> dict[str, Any]:
     """schema.org GovernmentService: type, provider, channels (with the processing time), fee."""
     root = base_url(request)
     page = root + SERVICE.url(item.slug, item.language)
@@ -144,8 +149,7 @@ async def featured_services_block(request: Request) -> Markup:
     """Home page slot: the most used services (setting ``featured``, else the first online ones)."""
     state = request.app.state.suite
     lang = request_language(request)
-    async with request_db(request) as db:
-        items = await services.featured(db, lang, plugin_settings(request)["featured"])
+    items = await services.featured(portal_reads(request), lang, plugin_settings(request)["featured"])
     if not items:
         return Markup("")
     tmpl = state.templates.get_template("services/_home.html")

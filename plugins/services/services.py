@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
-from concelho.suite.content.models import ContentItem, Media
-from concelho.suite.content.portal import item_media, live_items_preferring
-from sqlalchemy.ext.asyncio import AsyncSession
+from concelho.suite.content.portal import Source, item_media, live_items_preferring
 
 from .plugin import CATEGORIES, CATEGORY_LABELS_EN, FEATURED_DEFAULT_COUNT, SERVICE
 
@@ -16,7 +15,7 @@ from .plugin import CATEGORIES, CATEGORY_LABELS_EN, FEATURED_DEFAULT_COUNT, SERV
 class CategoryGroup:
     category: str
     label: str
-    services: list[ContentItem]
+    services: list[Any]
 
 
 def category_label(category: str, language: str) -> str:
@@ -24,7 +23,7 @@ def category_label(category: str, language: str) -> str:
 
 
 async def catalogue(
-    db: AsyncSession, language: str, *, category: str | None = None, online_only: bool = False
+    db: Source, language: str, *, category: str | None = None, online_only: bool = False
 ) -> tuple[list[CategoryGroup], int, list[str]]:
     """Live services in ``language`` (or their Portuguese original) grouped by category in catalogue order,
     how many there are, and the categories that have any service (for the filter)."""
@@ -34,25 +33,25 @@ async def catalogue(
         items = [item for item in items if item.category == category]
     if online_only:
         items = [item for item in items if item.data.get("online") is True]
-    groups: dict[str, list[ContentItem]] = {}
+    groups: dict[str, list[Any]] = {}
     for item in items:
         groups.setdefault(item.category if item.category in CATEGORIES else "", []).append(item)
     order = [c for c in CATEGORIES if c in groups] + ([""] if "" in groups else [])
     return [CategoryGroup(c, category_label(c, language), groups[c]) for c in order], len(items), available
 
 
-async def featured(db: AsyncSession, language: str, codes: list[str]) -> list[ContentItem]:
+async def featured(db: Source, language: str, codes: list[str]) -> list[Any]:
     """The services named by ``codes`` (in that order), or else the first online services."""
     items = await live_items_preferring(db, SERVICE.name, language)
     if codes:
-        by_code: dict[str, ContentItem] = {}
+        by_code: dict[str, Any] = {}
         for item in items:
             by_code.setdefault(str(item.data.get("service_code", "")), item)
         return [by_code[code] for code in codes if code in by_code]
     return [item for item in items if item.data.get("online") is True][:FEATURED_DEFAULT_COUNT]
 
 
-def request_link(template: str, item: ContentItem) -> str | None:
+def request_link(template: str, item: Any) -> str | None:
     """The "Request online" address of a service, or None when it has none (never a dead button)."""
     code = str(item.data.get("service_code") or "")
     if not template or item.data.get("online") is not True or not code:
@@ -65,7 +64,7 @@ def safe_link(url: str) -> bool:
     return (url.startswith("/") and not url.startswith("//")) or url.lower().startswith(("https://", "http://"))
 
 
-def form_templates(item: ContentItem) -> list[tuple[str, str | None]]:
+def form_templates(item: Any) -> list[tuple[str, str | None]]:
     """(title, url or None) of each ``Title|URL`` line; a line without a safe URL keeps only its title."""
     out: list[tuple[str, str | None]] = []
     for line in item.data.get("form_templates") or []:
@@ -78,7 +77,7 @@ def form_templates(item: ContentItem) -> list[tuple[str, str | None]]:
     return out
 
 
-async def attached_documents(db: AsyncSession, item: ContentItem) -> list[Media]:
+async def attached_documents(db: Source, item: Any) -> list[Any]:
     """Public documents of the media library attached to a service (form templates uploaded by editors)."""
     _, attachments = await item_media(db, item)  # the page's own query, shared with render_item
     return [media for media in attachments if media.kind == "document"]

@@ -1,6 +1,9 @@
 """What portal plugins share: finding live items, SEO metadata, breadcrumbs, JSON-LD, rendering.
 
-Plugins call these instead of querying the content tables themselves.
+Plugins call these instead of querying the content tables themselves.  Anonymous pages read through
+:func:`portal_reads` (the app's read-only runner, ``database.reads``: Core statements, no ORM session
+per request) and get rows of ``core_content``/``core_media`` with the models' attribute names; the
+helpers also accept an ``AsyncSession`` (staff pages, jobs), whose reads see its own uncommitted changes.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import NotFoundException
 from markupsafe import Markup
-from sqlalchemy import Select, and_, bindparam, func, select, union_all
+from sqlalchemy import Row, Select, and_, bindparam, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..db import Reader, ScopedReads, as_reader
 from ..render import render, request_language
 from .markdown import plain_text
 from .models import ContentAttachment, ContentItem, Media
@@ -30,9 +34,16 @@ class Crumb:
     url: str | None = None
 
 
+#: A content item as the portal reads it: a row of ``core_content`` (same attribute names as
+#: :class:`ContentItem`, read-only), or an ORM instance where a caller passes its own.
+Item = Row[Any] | ContentItem
+#: Where portal reads run: a request's :func:`portal_reads`, the app's ``database.reads``, or a session.
+Source = Reader | AsyncSession
+
+
 @dataclass
 class PageResult:
-    items: list[ContentItem]
+    items: list[Any]
     page: int
     pages: int
     total: int
@@ -40,6 +51,22 @@ class PageResult:
 
 def base_url(request: Request) -> str:
     return request.app.state.suite.settings.base_url.rstrip("/")
+
+
+_READS_KEY = "suite.reads"
+
+
+def portal_reads(request: Request) -> Reader:
+    """The reads of this request: the app's read-only runner (no ORM session) with a per-request memo.
+
+    Pages, their slots and helpers called for the same request share it, so what one loaded (an
+    item's translations, its media) is not read again.
+    """
+    state = request.scope.setdefault("state", {})
+    reads = state.get(_READS_KEY)
+    if reads is None:
+        reads = state[_READS_KEY] = ScopedReads(request.app.state.suite.database.reads)
+    return reads
 
 
 # Statements of the hot portal reads are built once, with bound parameters: building a select and
@@ -51,10 +78,11 @@ _TYPE = bindparam("type", type_=ContentItem.__table__.c.type.type)
 _SLUG = bindparam("slug", type_=ContentItem.__table__.c.slug.type)
 _GROUP = ContentItem.__table__.alias("translated")
 _SAME = ContentItem.__table__.alias("same_group")
+_CONTENT = ContentItem.__table__
 #: The live item at (type, slug) and the live items of its translation group, in one round trip
 #: (by primary key, so each part uses its own index).
 _ITEM_AND_TRANSLATIONS = (
-    select(ContentItem)
+    select(_CONTENT)
     .where(
         ContentItem.id.in_(
             union_all(
@@ -69,14 +97,14 @@ _ITEM_AND_TRANSLATIONS = (
     .order_by(ContentItem.id)
 )
 _TRANSLATIONS = (
-    select(ContentItem)
+    select(_CONTENT)
     .where(ContentItem.translation_group == bindparam("group"), ContentItem.id != bindparam("id"), LIVE_PUBLIC)
     .order_by(ContentItem.id)
 )
 _CONTENT_ID = bindparam("content_id", type_=ContentAttachment.__table__.c.content_id.type)
 #: An item's hero image (when public) and its public attachments, in one round trip.
 _MEDIA = (
-    select(Media, ContentAttachment.content_id)
+    select(Media.__table__, ContentAttachment.content_id.label("attached_to"))
     .outerjoin(
         ContentAttachment, and_(ContentAttachment.media_id == Media.id, ContentAttachment.content_id == _CONTENT_ID)
     )
@@ -91,6 +119,7 @@ _MEDIA = (
     )
     .order_by(ContentAttachment.sort_order, Media.title)
 )
+_BY_ID = select(_CONTENT).where(ContentItem.id == bindparam("id", type_=_CONTENT.c.id.type))
 _TRANSLATIONS_MEMO = "suite.translations"
 _MEDIA_MEMO = "suite.media"
 
@@ -100,26 +129,33 @@ def live_params(**params: Any) -> dict[str, Any]:
     return {"now": datetime.now(UTC), **params}
 
 
-def _memo(db: AsyncSession, name: str) -> dict[Any, Any]:
-    """Per-session memo of portal reads (a request's session): loaded once, reused by every caller."""
-    return db.info.setdefault(name, {})
+def _memo(reads: Reader, name: str) -> dict[Any, Any]:
+    """The reader's memo of portal reads (one request's): loaded once, reused by every caller."""
+    memo = reads.memo
+    return {} if memo is None else memo.setdefault(name, {})
 
 
-async def live_item(db: AsyncSession, ctype: ContentType, slug: str) -> ContentItem:
-    """The published public item of ``ctype`` at ``slug``, or 404.
+async def live_item(db: Source, ctype: ContentType, slug: str) -> Any:
+    """The published public item of ``ctype`` at ``slug`` (a row), or 404.
 
     Its live translations come in the same query and are kept for :func:`translations_of`.
     """
-    rows = (await db.execute(_ITEM_AND_TRANSLATIONS, live_params(type=ctype.name, slug=slug))).scalars().all()
+    reads = as_reader(db)
+    rows = await reads.all(_ITEM_AND_TRANSLATIONS, live_params(type=ctype.name, slug=slug))
     item = next((row for row in rows if row.type == ctype.name and row.slug == slug), None)
     if item is None:
         raise NotFoundException("This page does not exist or is no longer published.")
-    _memo(db, _TRANSLATIONS_MEMO)[item.id] = [row for row in rows if row is not item]
+    _memo(reads, _TRANSLATIONS_MEMO)[item.id] = [row for row in rows if row is not item]
     return item
 
 
+async def item_by_id(db: Source, item_id: int) -> Any:
+    """The content item with ``item_id`` (a row, whatever its state), or None."""
+    return await as_reader(db).first(_BY_ID, {"id": item_id})
+
+
 async def live_items(
-    db: AsyncSession,
+    db: Source,
     type_name: str,
     language: str,
     *,
@@ -139,8 +175,9 @@ async def live_items(
         query = _listing(bool(category), where, order_by)
     else:
         query = _default_listing(bool(category))
+    reads = as_reader(db)
     page = max(1, page)
-    rows = (await db.execute(query, {**params, "limit": per_page, "offset": (page - 1) * per_page})).all()
+    rows = await reads.all(query, {**params, "limit": per_page, "offset": (page - 1) * per_page})
     if rows:
         total = rows[0].total
     elif page == 1:
@@ -149,12 +186,12 @@ async def live_items(
         counted = select(func.count()).select_from(
             query.with_only_columns(ContentItem.id).order_by(None).limit(None).offset(None).subquery()
         )
-        total = (await db.execute(counted, params)).scalar_one()
+        total = int(await reads.scalar(counted, params) or 0)
     pages = max(1, -(-total // per_page))
     if page > pages:
         page = pages
-        rows = (await db.execute(query, {**params, "limit": per_page, "offset": (page - 1) * per_page})).all()
-    return PageResult([row[0] for row in rows], page, pages, total)
+        rows = await reads.all(query, {**params, "limit": per_page, "offset": (page - 1) * per_page})
+    return PageResult(list(rows), page, pages, total)
 
 
 def _listing(by_category: bool, where: tuple[Any, ...] = (), order_by: Any = None) -> Select[Any]:
@@ -168,7 +205,7 @@ def _listing(by_category: bool, where: tuple[Any, ...] = (), order_by: Any = Non
     order = order_by if order_by is not None else (ContentItem.published_at.desc(), ContentItem.id.desc())
     if not isinstance(order, tuple | list):
         order = (order,)
-    query = select(ContentItem, total.label("total")).where(*conditions).order_by(*order)
+    query = select(_CONTENT, total.label("total")).where(*conditions).order_by(*order)
     return query.limit(bindparam("limit")).offset(bindparam("offset"))
 
 
@@ -177,22 +214,24 @@ def _default_listing(by_category: bool) -> Select[Any]:
     return _listing(by_category)
 
 
-async def translations_of(db: AsyncSession, item: ContentItem) -> list[ContentItem]:
+async def translations_of(db: Source, item: Item) -> list[Any]:
     """Live public items in the same translation group (other languages)."""
     if not item.translation_group:
         return []
-    memo = _memo(db, _TRANSLATIONS_MEMO)
+    reads = as_reader(db)
+    memo = _memo(reads, _TRANSLATIONS_MEMO)
     if item.id not in memo:
-        rows = await db.execute(_TRANSLATIONS, live_params(group=item.translation_group, id=item.id))
-        memo[item.id] = list(rows.scalars())
+        memo[item.id] = list(await reads.all(_TRANSLATIONS, live_params(group=item.translation_group, id=item.id)))
     return list(memo[item.id])
 
 
-async def ancestors(db: AsyncSession, item: ContentItem) -> list[ContentItem]:
-    chain: list[ContentItem] = []
+async def ancestors(db: Source, item: Item) -> list[Any]:
+    """The items above ``item`` (``parent_id`` chain), root first, whatever their state."""
+    reads = as_reader(db)
+    chain: list[Any] = []
     cursor = item
     while cursor.parent_id is not None and len(chain) < 20:
-        parent = await db.get(ContentItem, cursor.parent_id)
+        parent = await item_by_id(reads, cursor.parent_id)
         if parent is None:
             break
         chain.append(parent)
@@ -207,7 +246,7 @@ def json_ld(data: dict[str, Any]) -> Markup:
     return Markup(f'<script type="application/ld+json">{text}</script>')  # noqa: S704 - escaped JSON
 
 
-def item_schema(request: Request, ctype: ContentType, item: ContentItem, extra: dict[str, Any] | None = None) -> dict:
+def item_schema(request: Request, ctype: ContentType, item: Item, extra: dict[str, Any] | None = None) -> dict:
     url = base_url(request) + ctype.url_for(item)
     site = request.app.state.suite.settings.site_name
     data: dict[str, Any] = {
@@ -268,9 +307,9 @@ def page_meta(
 
 async def render_item(
     request: Request,
-    db: AsyncSession,
+    db: Source,
     ctype: ContentType,
-    item: ContentItem,
+    item: Item,
     template: str,
     *,
     crumbs: list[Crumb] | None = None,
@@ -320,17 +359,21 @@ async def render_item(
     )
 
 
-async def item_media(db: AsyncSession, item: ContentItem) -> tuple[Media | None, list[Media]]:
-    """The item's public hero image and public attached documents (in their order), in one query."""
-    memo = _memo(db, _MEDIA_MEMO)
+async def item_media(db: Source, item: Item) -> tuple[Any, list[Any]]:
+    """The item's public hero image and public attached documents (in their order), in one query.
+
+    Both are rows of ``core_media`` (plus ``attached_to``, the item's id when attached).
+    """
+    reads = as_reader(db)
+    memo = _memo(reads, _MEDIA_MEMO)
     key = (item.id, item.hero_image_id)
     if key not in memo:
         hero = None
-        attachments: list[Media] = []
-        for media, attached_to in await db.execute(_MEDIA, {"content_id": item.id, "hero_id": item.hero_image_id}):
+        attachments: list[Any] = []
+        for media in await reads.all(_MEDIA, {"content_id": item.id, "hero_id": item.hero_image_id}):
             if media.id == item.hero_image_id and media.kind == "image":
                 hero = media
-            if attached_to is not None:
+            if media.attached_to is not None:
                 attachments.append(media)
         memo[key] = (hero, attachments)
     hero, attachments = memo[key]
@@ -342,7 +385,7 @@ def now_utc() -> datetime:
 
 
 def _catalogue(by_category: bool, where: tuple[Any, ...] = (), order_by: Any = None) -> Select[Any]:
-    query = select(ContentItem).where(ContentItem.type == bindparam("type"), LIVE_PUBLIC, *where)
+    query = select(_CONTENT).where(ContentItem.type == bindparam("type"), LIVE_PUBLIC, *where)
     if by_category:
         query = query.where(ContentItem.category == bindparam("category"))
     order = order_by if order_by is not None else (ContentItem.sort_order, ContentItem.title, ContentItem.id)
@@ -357,7 +400,7 @@ def _default_catalogue(by_category: bool) -> Select[Any]:
 
 
 async def live_items_preferring(
-    db: AsyncSession,
+    db: Source,
     type_name: str,
     language: str,
     *,
@@ -365,23 +408,23 @@ async def live_items_preferring(
     where: tuple[Any, ...] = (),
     order_by: Any = None,
     limit: int = 2000,
-) -> list[ContentItem]:
-    """Published public items of one type, one per translation group: the ``language`` version when there is
+) -> list[Any]:
+    """Published public items of one type (rows), one per translation group: the ``language`` version when there is
     one, else the Portuguese original (else any).  For catalogues that must stay complete in every language."""
     if where or order_by is not None:
         query = _catalogue(bool(category), where, order_by)
     else:
         query = _default_catalogue(bool(category))
     params = live_params(type=type_name, category=category or "", limit=limit)
-    rows = list((await db.execute(query, params)).scalars())
+    rows = await as_reader(db).all(query, params)
 
-    def group(item: ContentItem) -> str:
+    def group(item: Any) -> str:
         return item.translation_group or f"#{item.id}"
 
-    def rank(item: ContentItem) -> int:
+    def rank(item: Any) -> int:
         return 0 if item.language == language else 1 if item.language == "pt" else 2
 
-    chosen: dict[str, ContentItem] = {}
+    chosen: dict[str, Any] = {}
     for item in rows:
         current = chosen.get(group(item))
         if current is None or rank(item) < rank(current):
