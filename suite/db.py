@@ -7,7 +7,7 @@ import contextlib
 import itertools
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from threading import Thread
 from typing import Any, TypeVar
@@ -25,6 +25,8 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 from sqlmodel import SQLModel
+
+from .prepared import PreparedStatements
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -280,7 +282,7 @@ class Reads(Reader):
     per statement.
     """
 
-    __slots__ = ("_connections", "_engine", "_local", "_lock", "_options", "async_engine")
+    __slots__ = ("_connections", "_engine", "_local", "_lock", "_options", "_prepared", "async_engine", "on_prepared")
 
     def __init__(self, url: str, async_engine: AsyncEngine) -> None:
         self.async_engine = async_engine
@@ -290,10 +292,15 @@ class Reads(Reader):
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[Connection] = []
+        self._prepared: PreparedStatements | None = None
+        #: Called with the SQL of each statement run through a prepared form (tests, diagnostics:
+        #: those skip SQLAlchemy's ``before_cursor_execute`` event).
+        self.on_prepared: list[Callable[[str], None]] = []
         if make_url(url).get_backend_name() == "sqlite" and not is_memory_sqlite(url):
             self._engine = create_engine(sync_url(url), poolclass=NullPool)
             install_sqlite_pragmas(self._engine)
             event.listen(self._engine, "connect", _sqlite_query_only)
+            self._prepared = PreparedStatements(self._engine.dialect)
 
     @property
     def sync_engine(self) -> Engine | None:
@@ -326,7 +333,12 @@ class Reads(Reader):
                 return (await aconn.execute(statement, params)).all()
         conn = self._connection()
         try:
-            return conn.execute(statement, params).all()
+            prepared = self._prepared.get(statement) if self._prepared is not None else None
+            if prepared is None:
+                return conn.execute(statement, params).all()
+            for listener in self.on_prepared:
+                listener(prepared.sql)
+            return prepared.run(conn.connection.dbapi_connection, params)
         except BaseException:
             self._drop(conn)
             raise

@@ -84,6 +84,8 @@ class Statements:
         # Anonymous pages read through ``database.reads``: on SQLite its own (sync) engine.
         if database.reads.sync_engine is not None:
             event.listen(database.reads.sync_engine, "before_cursor_execute", self._seen)
+            # … and statements it runs in their prepared form (suite/prepared.py) skip that event.
+            database.reads.on_prepared.append(lambda sql: self._seen(None, None, sql))
 
     def _seen(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         # Reads of the content store by the request only: the search indexer and the scheduler run in

@@ -8,6 +8,7 @@ from concelho.suite.auth.guards import PUBLIC
 from concelho.suite.cache import cached_slot
 from concelho.suite.content.models import ContentItem
 from concelho.suite.content.portal import (
+    CARD_COLUMNS,
     LIVE_PUBLIC,
     Crumb,
     base_url,
@@ -41,7 +42,13 @@ class NewsController(Controller):
             lang = request_language(request)
             category = categoria if categoria in CATEGORIES else None
             result = await live_items(
-                portal_reads(request), ARTICLE.name, lang, page=page, per_page=PER_PAGE, category=category
+                portal_reads(request),
+                ARTICLE.name,
+                lang,
+                page=page,
+                per_page=PER_PAGE,
+                category=category,
+                columns=CARD_COLUMNS,
             )
             return await render(
                 request,

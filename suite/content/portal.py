@@ -164,17 +164,19 @@ async def live_items(
     category: str | None = None,
     order_by: Any = None,
     where: tuple[Any, ...] = (),
+    columns: tuple[Any, ...] | None = None,
 ) -> PageResult:
     """Published public items of one type and language, newest first, paginated.
 
     One query: the page's rows carry the total; only a page past the end costs a second one (the
-    count, to show the last page instead).
+    count, to show the last page instead).  ``columns`` narrows the rows to what the page shows
+    (e.g. :data:`CARD_COLUMNS`: no bodies, no JSON to decode); by default every column.
     """
     params = live_params(type=type_name, language=language, category=category or "")
     if where or order_by is not None:
-        query = _listing(bool(category), where, order_by)
+        query = _listing(bool(category), where, order_by, columns)
     else:
-        query = _default_listing(bool(category))
+        query = _default_listing(bool(category), columns)
     reads = as_reader(db)
     page = max(1, page)
     rows = await reads.all(query, {**params, "limit": per_page, "offset": (page - 1) * per_page})
@@ -194,7 +196,23 @@ async def live_items(
     return PageResult(list(rows), page, pages, total)
 
 
-def _listing(by_category: bool, where: tuple[Any, ...] = (), order_by: Any = None) -> Select[Any]:
+#: The columns of a listing card: title, summary, link (type, slug, language), date and category.
+CARD_COLUMNS = (
+    _CONTENT.c.id,
+    _CONTENT.c.type,
+    _CONTENT.c.slug,
+    _CONTENT.c.language,
+    _CONTENT.c.title,
+    _CONTENT.c.summary,
+    _CONTENT.c.category,
+    _CONTENT.c.published_at,
+    _CONTENT.c.updated_at,
+)
+
+
+def _listing(
+    by_category: bool, where: tuple[Any, ...] = (), order_by: Any = None, columns: tuple[Any, ...] | None = None
+) -> Select[Any]:
     conditions = [ContentItem.type == bindparam("type"), ContentItem.language == bindparam("language"), LIVE_PUBLIC]
     if by_category:
         conditions.append(ContentItem.category == bindparam("category"))
@@ -205,13 +223,13 @@ def _listing(by_category: bool, where: tuple[Any, ...] = (), order_by: Any = Non
     order = order_by if order_by is not None else (ContentItem.published_at.desc(), ContentItem.id.desc())
     if not isinstance(order, tuple | list):
         order = (order,)
-    query = select(_CONTENT, total.label("total")).where(*conditions).order_by(*order)
+    query = select(*(columns or (_CONTENT,)), total.label("total")).where(*conditions).order_by(*order)
     return query.limit(bindparam("limit")).offset(bindparam("offset"))
 
 
 @cache
-def _default_listing(by_category: bool) -> Select[Any]:
-    return _listing(by_category)
+def _default_listing(by_category: bool, columns: tuple[Any, ...] | None = None) -> Select[Any]:
+    return _listing(by_category, columns=columns)
 
 
 async def translations_of(db: Source, item: Item) -> list[Any]:
