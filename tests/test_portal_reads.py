@@ -266,10 +266,10 @@ def test_reads_of_an_in_memory_sqlite_database_use_its_engine():
     assert not is_memory_sqlite("sqlite:////var/suite.db") and not is_memory_sqlite("postgresql://h/db")
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # on PostgreSQL the reads use the app's engine
 def test_anonymous_pages_open_no_session_on_sqlite(editor, anon, app, database_url):
     """Anonymous pages read through ``database.reads``; on SQLite the app's async engine is not touched."""
-    if not database_url.startswith("sqlite"):
-        pytest.skip("on PostgreSQL the reads use the app's engine")
+    assert database_url.startswith("sqlite")
     publish_article(editor, "Sem sessão", tags="destaque")
     state = app.state.suite
     state.page_cache.enabled = False
