@@ -10,7 +10,7 @@ from xml.sax.saxutils import escape as xml_escape
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy import Select, String, bindparam, cast, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -200,7 +200,7 @@ class AdminController(Controller):
         return Redirect(f"/admin/users/{user_id}", status_code=303)
 
     @get("/audit", name="core:audit", guards=[permission_required("core.audit")])
-    async def audit(self, request: Request, db: NamedDependency[AsyncSession], page: int = 1) -> Response:
+    async def audit(self, request: Request, db: NamedDependency[AsyncSession], page: FromQuery[int] = 1) -> Response:
         page = max(1, page)
         entries = (
             (await db.execute(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(50).offset((page - 1) * 50)))

@@ -23,7 +23,7 @@ from concelho.suite.content.portal import (
 from concelho.suite.i18n import N_, template_gettext
 from concelho.suite.render import base_context, render, request_language
 from litestar import Controller, Request, Response, get
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from markupsafe import Markup
 
 from . import ical
@@ -81,11 +81,11 @@ class EventsController(Controller):
     async def index(
         self,
         request: Request,
-        page: int = 1,
-        categoria: str = "",
-        de: str = "",
-        ate: str = "",
-        passados: str = "",
+        page: FromQuery[int] = 1,
+        categoria: FromQuery[str] = "",
+        de: FromQuery[str] = "",
+        ate: FromQuery[str] = "",
+        passados: FromQuery[str] = "",
     ) -> Response:
         async def produce() -> Response:
             lang = request_language(request)
@@ -154,7 +154,7 @@ class EventsController(Controller):
         return await request.app.state.suite.page_cache.serve(request, produce)
 
     @get("/calendario", name="events:calendar")
-    async def month(self, request: Request, mes: str = "") -> Response:
+    async def month(self, request: Request, mes: FromQuery[str] = "") -> Response:
         async def produce() -> Response:
             lang = request_language(request)
             gettext, _ = template_gettext(lang)
@@ -203,7 +203,7 @@ class EventsController(Controller):
         return await request.app.state.suite.page_cache.serve(request, produce)
 
     @get("/agenda.ics", name="events:feed")
-    async def feed(self, request: Request, categoria: str = "") -> Response:
+    async def feed(self, request: Request, categoria: FromQuery[str] = "") -> Response:
         """Every upcoming event as iCalendar, in Portuguese (``?lang=en``: the English ones)."""
 
         async def produce() -> Response:

@@ -22,7 +22,7 @@ from concelho.suite.content.portal import (
 from concelho.suite.db import Reader
 from concelho.suite.render import base_context, render, request_language
 from litestar import Controller, Request, Response, get
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from markupsafe import Markup
 from sqlalchemy import Boolean, Integer, bindparam, func, literal, select, union_all
 
@@ -37,7 +37,7 @@ class NewsController(Controller):
     opt = PUBLIC
 
     @get("/", name="news:list")
-    async def index(self, request: Request, page: int = 1, categoria: str = "") -> Response:
+    async def index(self, request: Request, page: FromQuery[int] = 1, categoria: FromQuery[str] = "") -> Response:
         async def produce() -> Response:
             lang = request_language(request)
             category = categoria if categoria in CATEGORIES else None
@@ -77,13 +77,13 @@ class NewsController(Controller):
         return await request.app.state.suite.page_cache.serve(request, produce)
 
     @get("/feed.rss", name="news:rss")
-    async def rss_feed(self, request: Request, categoria: str = "") -> Response:
+    async def rss_feed(self, request: Request, categoria: FromQuery[str] = "") -> Response:
         items, title, link, self_url, lang = await _feed_items(request, categoria, "rss")
         body = rss(title, link, self_url, title, lang, items)
         return Response(body, media_type="application/rss+xml; charset=utf-8")
 
     @get("/feed.atom", name="news:atom")
-    async def atom_feed(self, request: Request, categoria: str = "") -> Response:
+    async def atom_feed(self, request: Request, categoria: FromQuery[str] = "") -> Response:
         items, title, link, self_url, lang = await _feed_items(request, categoria, "atom")
         return Response(atom(title, link, self_url, lang, items), media_type="application/atom+xml; charset=utf-8")
 

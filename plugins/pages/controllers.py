@@ -28,7 +28,7 @@ from concelho.suite.content.types import ContentType
 from concelho.suite.i18n import N_, template_gettext
 from concelho.suite.render import render, request_language
 from litestar import Controller, Request, Response, get
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
 from . import services
@@ -330,7 +330,9 @@ class CamaraController(Controller):
         return await _cached(request, produce)
 
     @get("/documentos", name="pages:documents")
-    async def documents(self, request: Request, tipo: str = "", ano: str = "", page: int = 1) -> Response:
+    async def documents(
+        self, request: Request, tipo: FromQuery[str] = "", ano: FromQuery[str] = "", page: FromQuery[int] = 1
+    ) -> Response:
         async def produce() -> Response:
             db = portal_reads(request)
             items = await services.localized_items(db, DOCUMENT.name, request_language(request))

@@ -18,7 +18,7 @@ from concelho.suite.content.portal import (
 from concelho.suite.i18n import template_gettext
 from concelho.suite.render import render, request_language
 from litestar import Controller, Request, Response, get
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 
 from . import services
 from .plugin import CATEGORIES, PLACE
@@ -36,7 +36,7 @@ class PlacesController(Controller):
     opt = PUBLIC
 
     @get("/", name="places:list")
-    async def index(self, request: Request, categoria: str = "") -> Response:
+    async def index(self, request: Request, categoria: FromQuery[str] = "") -> Response:
         async def produce() -> Response:
             lang = request_language(request)
             _ = template_gettext(lang)[0]
@@ -61,7 +61,7 @@ class PlacesController(Controller):
         return await request.app.state.suite.page_cache.serve(request, produce)
 
     @get("/mapa", name="places:map")
-    async def map_page(self, request: Request, categoria: str = "") -> Response:
+    async def map_page(self, request: Request, categoria: FromQuery[str] = "") -> Response:
         async def produce() -> Response:
             lang = request_language(request)
             _ = template_gettext(lang)[0]
@@ -86,7 +86,7 @@ class PlacesController(Controller):
         return await request.app.state.suite.page_cache.serve(request, produce)
 
     @get("/locais.geojson", name="places:geojson")
-    async def geojson(self, request: Request, categoria: str = "") -> Response:
+    async def geojson(self, request: Request, categoria: FromQuery[str] = "") -> Response:
         async def produce() -> Response:
             lang = request_language(request)
             category = categoria if categoria in CATEGORIES else None

@@ -19,7 +19,7 @@ from concelho.suite.content.portal import (
 from concelho.suite.i18n import template_gettext
 from concelho.suite.render import base_context, render, request_language
 from litestar import Controller, Request, Response, get
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from markupsafe import Markup
 
 from . import services
@@ -42,7 +42,7 @@ class ServicesController(Controller):
     opt = PUBLIC
 
     @get("/", name="services:catalogue")
-    async def index(self, request: Request, categoria: str = "", online: str = "") -> Response:
+    async def index(self, request: Request, categoria: FromQuery[str] = "", online: FromQuery[str] = "") -> Response:
         async def produce() -> Response:
             lang = request_language(request)
             _ = template_gettext(lang)[0]
