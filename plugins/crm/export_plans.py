@@ -257,18 +257,32 @@ def _interactions(spec: ExportSpec, department_id: int | None, dialect: str, now
     alive = None
     if not spec.anonymize:
         alive = c.erased_at.is_(None)  # an erased citizen: the pseudonym only (the staff member is kept)
-        cells += [Cell("citizen_name", c.name, TEXT, p.c.pseudonym), Cell("citizen_nif", c.nif, TEXT, None),
-                  Cell("citizen_email", c.email, TEXT, None), Cell("citizen_phone", c.phone, TEXT, None),
-                  Cell("staff", u.username, TEXT), Cell("notes", i.notes, TEXT, None)]  # fmt: skip
+        cells += [*_identity_cells(c, p), Cell("staff", u.username, TEXT), Cell("notes", i.notes, TEXT, None)]
         source = source.outerjoin(c, c.id == i.citizen_id).outerjoin(u, u.id == i.staff_id)
     cells.append(Cell("created_at", iso_sql(i.created_at, dialect)))
-    where = _period(i.occurred_at, spec)
-    if spec.channel:
-        where.append(i.channel == spec.channel)
-    if department_id is not None:
-        where.append(i.department_id == department_id)
+    where = _filters(spec, department_id, when=i.occurred_at, channel=i.channel, department=i.department_id)
     ids = _distinct_ids(i.citizen_id, where, dialect)
     return Plan(cells, source, where, i, i.id, ids, alive)
+
+
+def _identity_cells(c: Any, p: Any) -> list[Cell]:
+    """Who the citizen is (identifying exports only); an erased citizen's name becomes the pseudonym."""
+    return [Cell("citizen_name", c.name, TEXT, p.c.pseudonym), Cell("citizen_nif", c.nif, TEXT, None),
+            Cell("citizen_email", c.email, TEXT, None), Cell("citizen_phone", c.phone, TEXT, None)]  # fmt: skip
+
+
+def _filters(
+    spec: ExportSpec, department_id: int | None, *, when: Any, channel: Any, department: Any, status: Any = None
+) -> list[Any]:
+    """The export's period, channel, status (when the kind has one) and department conditions."""
+    where = _period(when, spec)
+    if spec.channel:
+        where.append(channel == spec.channel)
+    if status is not None and spec.status:
+        where.append(status == spec.status)
+    if department_id is not None:
+        where.append(department == department_id)
+    return where
 
 
 def _cases(spec: ExportSpec, department_id: int | None, dialect: str, now: datetime) -> Plan:
@@ -289,19 +303,14 @@ def _cases(spec: ExportSpec, department_id: int | None, dialect: str, now: datet
     alive = None
     if not spec.anonymize:
         alive = c.erased_at.is_(None)
-        cells += [Cell("citizen_name", c.name, TEXT, p.c.pseudonym), Cell("citizen_nif", c.nif, TEXT, None),
-                  Cell("citizen_email", c.email, TEXT, None), Cell("citizen_phone", c.phone, TEXT, None),
-                  Cell("assignee", u.username, TEXT), Cell("description", k.description, TEXT, None),
+        cells += [*_identity_cells(c, p), Cell("assignee", u.username, TEXT),
+                  Cell("description", k.description, TEXT, None),
                   Cell("location_text", k.location_text, TEXT, None), Cell("latitude", k.latitude, FLOAT, None),
                   Cell("longitude", k.longitude, FLOAT, None)]  # fmt: skip
         source = source.outerjoin(c, c.id == k.citizen_id).outerjoin(u, u.id == k.assignee_id)
-    where = _period(k.created_at, spec)
-    if spec.channel:
-        where.append(k.channel == spec.channel)
-    if spec.status:
-        where.append(k.status == spec.status)
-    if department_id is not None:
-        where.append(k.department_id == department_id)
+    where = _filters(
+        spec, department_id, when=k.created_at, channel=k.channel, department=k.department_id, status=k.status
+    )
     ids = _distinct_ids(k.citizen_id, where, dialect)
     return Plan(cells, source, where, k, k.id, ids, alive)
 
