@@ -255,6 +255,30 @@ class SuiteCodeGenerator(CodeGenerator):
         self.writeline(f"from {__name__} import escape_output")
         super().visit_Template(node, frame)
 
+    def blockvisit(self, body: Any, frame: Frame) -> None:
+        """Root and block functions collect their output in a list and yield it once.
+
+        Without this every output run travels up through each ``extends`` level and each block
+        call as its own ``yield``; buffered, a block yields one string.  (An ``include … without
+        context`` keeps the yielding form: Jinja writes it as a ``yield from``.)
+        """
+        body = list(body)
+        if (
+            frame.parent is None
+            and frame.buffer is None
+            and (frame.toplevel or frame.block_frame)
+            and not any(
+                not include.with_context
+                for node in body
+                for include in ([node] if isinstance(node, nodes.Include) else node.find_all(nodes.Include))
+            )
+        ):
+            self.buffer(frame)
+            super().blockvisit(body, frame)
+            self.writeline(f"if {frame.buffer}: yield concat({frame.buffer})")
+            return
+        super().blockvisit(body, frame)
+
     def _output_child_pre(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
         if frame.eval_ctx.autoescape and not frame.eval_ctx.volatile and finalize.src is None:
             self.write("escape_output(")

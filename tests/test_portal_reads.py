@@ -7,6 +7,7 @@ import asyncio
 import re
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -289,3 +290,28 @@ def test_anonymous_pages_open_no_session_on_sqlite(editor, anon, app, database_u
         finally:
             event.remove(engine, "checkout", listener)
         assert checkouts == [], url
+
+
+def test_home_highlights_read_the_partial_highlight_index(app, settings):
+    """The highlights query repeats the partial index's condition, so the database reads that index
+    (a few rows) instead of every item; on PostgreSQL the planner must prove the same implication."""
+    from concelho.suite.db import sync_url
+    from concelho.suite.pages import _highlights_query
+    from sqlalchemy import create_engine
+
+    query = _highlights_query(tuple(app.state.suite.registry.content_types()))
+    engine = create_engine(sync_url(settings.database_url))
+    try:
+        with engine.connect() as conn:
+            compiled = query.compile(dialect=conn.dialect)
+            sqlite = conn.dialect.name == "sqlite"
+            now = "2026-11-29 00:00:00.000000" if sqlite else datetime(2026, 11, 29, tzinfo=UTC)
+            params = compiled.construct_params({"language": "pt", "now": now})
+            args = tuple(params[name] for name in compiled.positiontup) if compiled.positional else params
+            if not sqlite:
+                conn.exec_driver_sql("SET enable_seqscan = off")
+            explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+            plan = conn.exec_driver_sql(explain + compiled.string, args).all()
+            assert any("ix_core_content_highlight" in str(row) for row in plan), plan
+    finally:
+        engine.dispose()

@@ -9,7 +9,7 @@ specs) and, when it needs to query them, in its own extension table keyed by
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from .. import db  # noqa: F401  (naming convention)
@@ -22,11 +22,26 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: Tags that put an item among the home page's highlights (compared in lower case).
+HIGHLIGHT_TAGS = ("destaque", "highlight")
+#: The cheap text test for those tags (the exact tag match is made on the rows it returns).  The
+#: partial index ``ix_core_content_highlight`` has it as its condition, and a query that repeats it
+#: word for word reads that small index instead of every item (SQLite and PostgreSQL alike).
+HIGHLIGHT_CONDITION = " OR ".join(f"lower(CAST(tags AS VARCHAR)) LIKE '%{tag}%'" for tag in HIGHLIGHT_TAGS)
+
+
 class ContentItem(SQLModel, table=True):
     __tablename__ = "core_content"
     __table_args__ = (
         UniqueConstraint("type", "slug"),
         Index("ix_core_content_listing", "type", "language", "status", "published_at"),
+        Index(
+            "ix_core_content_highlight",
+            "language",
+            "published_at",
+            sqlite_where=text(HIGHLIGHT_CONDITION),
+            postgresql_where=text(HIGHLIGHT_CONDITION),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
