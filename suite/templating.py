@@ -26,6 +26,7 @@ output and calls (:class:`SuiteCodeGenerator`, :class:`SuiteContext`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import date, datetime
 from pathlib import Path
 from types import BuiltinFunctionType, FunctionType, MethodType
 from typing import Any
@@ -346,6 +347,14 @@ class SuiteContext(Context):
         return Context.call(__self, __obj, *args, **kwargs)
 
 
+def iso_day(value: date | None) -> str:
+    """``{{ when|day }}``: the calendar day of a date or datetime, ``YYYY-MM-DD`` (what
+    ``strftime("%Y-%m-%d")`` gives, several times cheaper); "" for None."""
+    if value is None:
+        return ""
+    return (value.date() if isinstance(value, datetime) else value).isoformat()
+
+
 def build_environment(
     plugins: list[Plugin], site_dir: Path | None = None, debug: bool = False, *, enable_async: bool = True
 ) -> SuiteEnvironment:
@@ -370,4 +379,5 @@ def build_environment(
         enable_async=enable_async,
     )
     env.policies["ext.i18n.trimmed"] = True
+    env.filters["day"] = iso_day
     return env

@@ -289,6 +289,27 @@ def item_schema(request: Request, ctype: ContentType, item: Item, extra: dict[st
     return data
 
 
+@dataclass(frozen=True, slots=True)
+class PageMeta:
+    """What the base template needs for the head of a page: title, canonical URL, alternates, Open Graph.
+
+    An object rather than a dict: templates read ``meta.title`` as an attribute, which a dict only
+    answers after a failed attribute lookup.
+    """
+
+    title: str
+    description: str
+    canonical: str
+    #: hreflang alternates: language code → absolute URL.
+    alternates: dict[str, str]
+    #: Where the language switch goes: an item's translation when it has one (else the same page).
+    switch: dict[str, str]
+    updated: datetime | None
+    og_type: str
+    image: str | None
+    language: str
+
+
 def page_meta(
     request: Request,
     *,
@@ -300,7 +321,7 @@ def page_meta(
     updated: datetime | None = None,
     og_type: str = "website",
     image: str | None = None,
-) -> dict[str, Any]:
+) -> PageMeta:
     """Canonical URL, hreflang alternates and Open Graph data for the base template."""
     root = base_url(request)
     language = language or request_language(request)
@@ -309,18 +330,17 @@ def page_meta(
     alt = alternates
     if alt is None:
         alt = {"pt": root + path, "en": root + path + ("&" if "?" in path else "?") + "lang=en"}
-    return {
-        "title": title,
-        "description": description,
-        "canonical": canonical,
-        "alternates": alt,
-        # Where the language switch goes: an item's translation when it has one (else the same page).
-        "switch": {code: url.removeprefix(root) or "/" for code, url in (alternates or {}).items()},
-        "updated": updated,
-        "og_type": og_type,
-        "image": image,
-        "language": language,
-    }
+    return PageMeta(
+        title=title,
+        description=description,
+        canonical=canonical,
+        alternates=alt,
+        switch={code: url.removeprefix(root) or "/" for code, url in (alternates or {}).items()},
+        updated=updated,
+        og_type=og_type,
+        image=image,
+        language=language,
+    )
 
 
 async def render_item(
