@@ -31,11 +31,13 @@ class Prepared(NamedTuple):
     """What running one statement needs, worked out once."""
 
     sql: str
-    #: Per positional parameter: its name, its value when the statement fixes it, its bind processor.
+    #: Per distinct parameter: its name, its value when the statement fixes it, its bind processor.
     params: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]
     row: type
     #: (column index, result processor) for the columns that have one.
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+    #: Which of ``params`` each placeholder takes, when a parameter is used more than once (else None).
+    order: tuple[int, ...] | None = None
 
     def run(self, conn: sqlite3.Connection, values: Mapping[str, Any] | None) -> list[Any]:
         values = values or {}
@@ -48,6 +50,8 @@ class Prepared(NamedTuple):
             else:
                 value = fixed
             args.append(bind(value) if bind is not None and value is not None else value)
+        if self.order is not None:
+            args = [args[index] for index in self.order]
         rows = conn.execute(self.sql, args).fetchall()
         if not self.processors:
             return [self.row._make(raw) for raw in rows]
@@ -68,12 +72,18 @@ def prepare(statement: Any, dialect: Dialect) -> Prepared | None:
     if compiled.literal_execute_params or compiled.post_compile_params or not compiled.positiontup:
         return None
     params = []
+    # A parameter used in several places (``now`` in a listing and its count) is converted once.
+    index_of: dict[str, int] = {}
+    order = []
     for name in compiled.positiontup:
-        bind = compiled.binds[name]
-        if bind.callable is not None:
-            return None
-        processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-        params.append((bind.key, _REQUIRED if bind.required else bind.value, processor))
+        if name not in index_of:
+            bind = compiled.binds[name]
+            if bind.callable is not None:
+                return None
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            index_of[name] = len(params)
+            params.append((bind.key, _REQUIRED if bind.required else bind.value, processor))
+        order.append(index_of[name])
     columns = list(statement.selected_columns)
     names = [column.key for column in columns]
     if len(set(names)) != len(names) or not all(name.isidentifier() and not name.startswith("_") for name in names):
@@ -84,7 +94,8 @@ def prepare(statement: Any, dialect: Dialect) -> Prepared | None:
         if process is not None:
             processors.append((index, process))
     row = namedtuple("Row", names)
-    return Prepared(str(compiled), tuple(params), row, tuple(processors))
+    repeated = len(order) != len(params)
+    return Prepared(str(compiled), tuple(params), row, tuple(processors), tuple(order) if repeated else None)
 
 
 class PreparedStatements:

@@ -46,6 +46,8 @@ class SuiteState:
     page_cache: PageCache
     #: Translated menu entries by (area, language) (see ``render.nav_links``).
     nav_cache: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+    #: Page slots each template (or HTMX block) asked for when last rendered: rendered before it next time.
+    slots_seen: dict[tuple[int, Any], tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -87,28 +89,42 @@ class SuiteState:
 
     async def render_slot(self, name: str, request: Request) -> Markup:
         """HTML that plugins contribute to a page slot; a failing renderer is logged and skipped."""
+        renderers = self.registry.hooks().get(name)
+        if not renderers:
+            return _EMPTY
         parts: list[str] = []
-        for renderer in self.registry.hooks().get(name, []):
+        for renderer in renderers:
             try:
-                key = None
                 if getattr(renderer, "_suite_cached_slot", False):
-                    from .render import request_language
-
-                    key = (name, id(renderer), request_language(request))
-                    generation = await self.page_cache.generation()
-                    hit = self.page_cache.fragments.get(key)
-                    if hit is not None and hit[0] == generation and time.monotonic() - hit[1] < 60:
-                        parts.append(hit[2])
-                        continue
+                    parts.append(await self._cached_fragment(name, renderer, request))
+                    continue
                 html = renderer(request)
-                if inspect.isawaitable(html):
+                if type(html) is not Markup and type(html) is not str and inspect.isawaitable(html):
                     html = await html
                 parts.append(str(html))
-                if key is not None:
-                    self.page_cache.fragments[key] = (generation, time.monotonic(), str(html))
             except Exception:
                 log.exception("slot %s renderer %r failed", name, renderer)
         return Markup("".join(parts))  # noqa: S704 - renderers return escaped HTML
+
+    async def _cached_fragment(self, name: str, renderer: Any, request: Request) -> str:
+        """A ``cached_slot`` renderer's HTML for this request's language, rendered once per content generation."""
+        from .render import request_language
+
+        cache = self.page_cache
+        key = (name, id(renderer), request_language(request))
+        now = time.monotonic()
+        generation = cache._generation if now - cache._polled_at < cache.poll_seconds else await cache.generation()
+        hit = cache.fragments.get(key)
+        if hit is not None and hit[0] == generation and now - hit[1] < 60:
+            return hit[2]
+        html = renderer(request)
+        if inspect.isawaitable(html):
+            html = await html
+        cache.fragments[key] = (generation, time.monotonic(), str(html))
+        return str(html)
+
+
+_EMPTY = Markup("")
 
 
 async def provide_db(request: Request) -> AsyncIterator[AsyncSession]:

@@ -31,7 +31,7 @@ from pathlib import Path
 from types import BuiltinFunctionType, FunctionType, MethodType
 from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, nodes, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, Template, nodes, select_autoescape
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import TemplateNotFound
 from jinja2.ext import Extension
@@ -83,9 +83,25 @@ class SuiteEnvironment(Environment):
             twin.code_generator_class = SuiteCodeGenerator
             twin.context_class = SuiteContext
             twin.__dict__["_suite_twins"] = {}
+            twin.__dict__["_suite_loaded"] = {}
             twin.suite_fold = _Fold(template_gettext(lang)[0], site_name, HTML_LANG[lang], inline=not self.auto_reload)
             twins[key] = twin
         return twin
+
+
+def load_template(env: Environment, name: str) -> Template:
+    """``env.get_template(name)``, remembered for the app's life (templates never change then).
+
+    Jinja's own cache is an LRU keyed by loader and name, checked on every call; pages ask for the
+    same few templates on every request.  With auto-reload (debug) Jinja's lookup is kept.
+    """
+    if env.auto_reload:
+        return env.get_template(name)
+    loaded: dict[str, Template] = env.__dict__.setdefault("_suite_loaded", {})
+    tmpl = loaded.get(name)
+    if tmpl is None:
+        tmpl = loaded[name] = env.get_template(name)
+    return tmpl
 
 
 class _Fold:

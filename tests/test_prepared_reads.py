@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from concelho.suite.content import portal
-from concelho.suite.content.models import ContentItem
+from concelho.suite.content.models import ContentAttachment, ContentItem
 from concelho.suite.prepared import MAX_STATEMENTS, PreparedStatements, prepare
 from sqlalchemy import bindparam, create_engine, select, text
 from sqlalchemy.orm import Session
@@ -96,7 +96,10 @@ def test_prepared_rows_equal_sqlalchemy_rows(tmp_path):
     url = f"sqlite:///{tmp_path / 'prepared.db'}"
     engine = create_engine(url)
     try:
-        ContentItem.__table__.create(engine)  # the one table (SQLite checks no foreign key here)
+        # The content table and the attachments one (the item query asks whether it has any);
+        # SQLite checks no foreign key here.
+        ContentItem.__table__.create(engine)
+        ContentAttachment.__table__.create(engine)
         _fill(engine)
         with engine.connect() as conn:
             raw = conn.connection.dbapi_connection

@@ -82,7 +82,15 @@ _CONTENT = ContentItem.__table__
 #: The live item at (type, slug) and the live items of its translation group, in one round trip
 #: (by primary key, so each part uses its own index).
 _ITEM_AND_TRANSLATIONS = (
-    select(_CONTENT)
+    select(
+        _CONTENT,
+        # Whether it has attachments: an item with neither hero image nor attachments (most) needs
+        # no media query (see :func:`item_media`).
+        select(ContentAttachment.content_id)
+        .where(ContentAttachment.content_id == _CONTENT.c.id)
+        .exists()
+        .label("has_attachments"),
+    )
     .where(
         ContentItem.id.in_(
             union_all(
@@ -402,6 +410,8 @@ async def item_media(db: Source, item: Item) -> tuple[Any, list[Any]]:
 
     Both are rows of ``core_media`` (plus ``attached_to``, the item's id when attached).
     """
+    if item.hero_image_id is None and getattr(item, "has_attachments", True) is False:
+        return None, []  # known from the item's own row (see _ITEM_AND_TRANSLATIONS)
     reads = as_reader(db)
     memo = _memo(reads, _MEDIA_MEMO)
     key = (item.id, item.hero_image_id)
