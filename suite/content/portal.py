@@ -214,7 +214,6 @@ CARD_COLUMNS = (
     _CONTENT.c.summary,
     _CONTENT.c.category,
     _CONTENT.c.published_at,
-    _CONTENT.c.updated_at,
 )
 
 
