@@ -148,6 +148,48 @@ def test_section_roots_list_their_children_as_cards(cli, tmp_path, client):
         assert f'href="{path}"' in camara
 
 
+def test_section_roots_read_a_constant_number_of_statements(cli, tmp_path, client, app):
+    """An uncached /camara reads its root, its cards and what their translations are called in a few
+    statements, however many cards there are (no query per card)."""
+    from .test_portal_reads import Statements
+
+    state = app.state.suite
+    state.page_cache.enabled = False
+    state.page_cache.poll_seconds = 3600
+    statements = Statements(app)
+    en_root = page_row("t-camara-en", "council", "The Council", section="camara", parent=None, lang="en",
+                       translation_of="t-camara")  # fmt: skip
+    # In English the executive page is a card: its Portuguese original takes the generated page's slug.
+    executive = [
+        page_row("t-exec", "executivo", "O Executivo", section="camara", parent="camara", sort_order=0),
+        page_row("t-exec-en", "executive", "The Executive", section="camara", parent="council", lang="en",
+                 translation_of="t-exec", sort_order=0),
+    ]  # fmt: skip
+
+    def rows(n: int) -> list[dict]:
+        return [*ROOTS, en_root, *executive, *(
+            page_row(f"t-filho-{i}", f"filho-{i}", f"Filho {i}", section="camara", parent="camara", sort_order=i + 1)
+            for i in range(n)
+        )]  # fmt: skip
+
+    counts: dict[str, list[int]] = {"/camara?lang=pt": [], "/camara?lang=en": [], "/concelho?lang=pt": []}
+    for n in (3, 6):
+        load(cli, write_jsonl(tmp_path / f"children-{n}.jsonl", rows(n)))
+        for url, seen in counts.items():
+            seen.append(len(statements.during(client, url)))
+        cards = section(client.get("/camara?lang=pt").text, "pages-children")
+        titles = re.findall(r"<h3><a [^>]+>([^<]+)</a>", cards)
+        assert titles == ["O Executivo", *(f"Filho {i}" for i in range(n)), "Organograma", "Recrutamento",
+                          "Documentos e regulamentos"]  # fmt: skip
+    for url, (three, six) in counts.items():
+        assert three == six <= 3, (url, three, six)
+    english = section(client.get("/camara?lang=en").text, "pages-children")
+    assert re.findall(r'<h3><a href="([^"]+)"', english) == [
+        "/camara/executive?lang=en", "/camara/organograma?lang=en", "/camara/recrutamento?lang=en",
+        "/camara/documentos?lang=en",
+    ]  # fmt: skip
+
+
 def test_section_roots_work_without_content(client):
     empty = client.get("/camara").text
     assert 'href="/camara/documentos"' in empty and "<h1>Câmara Municipal</h1>" in empty

@@ -93,18 +93,22 @@ async def _render(
     block: str = "content",
     ctype: ContentType | None = PAGE,
     updated: Any = None,
+    translations: list[Any] | None = None,
 ) -> Response:
     """Render a page of this plugin with breadcrumbs, canonical URL, alternates, Open Graph and JSON-LD.
 
-    With ``ctype`` the page is the item's own page and takes its language; without, it keeps the
-    visitor's language and the item only introduces what the page generates from data.
+    With ``ctype`` the page is the item's own page and takes its language (and its ``translations``,
+    read here unless the caller has them); without, it keeps the visitor's language and the item only
+    introduces what the page generates from data.
     """
     root = base_url(request)
     alternates = None
-    translations: list[Any] = []
-    if item is not None and ctype is not None:
+    if item is None or ctype is None:
+        translations = []
+    else:
         request.scope.setdefault("state", {})["lang"] = item.language
-        translations = await translations_of(db, item)
+        if translations is None:
+            translations = await translations_of(db, item)
         alternates = {item.language: root + ctype.url_for(item)}
         for other in translations:
             alternates[other.language] = root + ctype.url_for(other)
@@ -172,33 +176,29 @@ def _page_schema(request: Request, item: Any) -> dict[str, Any]:
     return item_schema(request, PAGE, item, {"dateModified": item.updated_at.isoformat()})
 
 
-async def _content_page(request: Request, db: Source, item: Any) -> Response:
+async def _content_page(request: Request, db: Source, item: Any, translations: list[Any] | None = None) -> Response:
     crumbs = [*await _crumbs_to(db, item), Crumb(item.title)]
     cards: list[Any] = []
     specials: list[Special] = []
     if item.parent_id is None:  # a section root lists its children as cards
-        cards = await services.children(db, item.id, item.language)  # type: ignore[arg-type]
         if (item.data or {}).get("section") == "camara":
-            present = {c.slug for c in cards} | {c.slug for c in await _all_translations(db, cards)}
+            # A generated page is offered unless a card, or a translation of one, already has its slug.
+            cards, present = await services.children_and_slugs(db, item.id, item.language)
             specials = [s for s in SPECIALS if s.slug not in present]
+        else:
+            cards = await services.children(db, item.id, item.language)
     return await _render(
         request, db, "pages/page.html", item=item, title=item.title, path=PAGE.path_for(item), crumbs=crumbs,
         schema=_page_schema(request, item), context={"cards": cards, "specials": specials},
+        translations=translations,
     )  # fmt: skip
-
-
-async def _all_translations(db: Source, items: list[Any]) -> list[Any]:
-    out: list[Any] = []
-    for item in items:
-        out.extend(await translations_of(db, item))
-    return out
 
 
 async def _section_root(request: Request, db: Source, section: str) -> Response:
     language = request_language(request)
-    root = await services.in_language(db, await services.find_page(db, section), language)
+    root, translations = await services.section_root(db, section, language)
     if root is not None:
-        return await _content_page(request, db, root)
+        return await _content_page(request, db, root, translations)
     # No root page yet: a plain index so the navigation never leads nowhere.
     title = template_gettext(language)[0](SECTION_TITLES[section])
     return await _render(

@@ -10,12 +10,21 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from concelho.suite.content.models import ContentAttachment, ContentItem, Media
-from concelho.suite.content.portal import Source, item_by_id, live_items_preferring, translations_of
+from concelho.suite.content.portal import (
+    LIVE_PUBLIC,
+    Source,
+    item_by_id,
+    live_item,
+    live_items_preferring,
+    live_params,
+    translations_of,
+)
 from concelho.suite.content.service import is_live, published_clause
 from concelho.suite.db import as_reader
 from concelho.suite.i18n import N_
 from concelho.suite.models import Department
-from sqlalchemy import bindparam, select
+from litestar.exceptions import NotFoundException
+from sqlalchemy import and_, bindparam, select, union_all
 
 from .plugin import DOC_KINDS, PAGE, ROLES
 
@@ -69,12 +78,51 @@ async def in_language(db: Source, item: Any, language: str) -> Any:
     return next((t for t in await translations_of(db, item) if t.language == language), item)
 
 
+async def section_root(db: Source, section: str, language: str) -> tuple[Any, list[Any]]:
+    """The live root page of ``section`` in ``language`` (else as written) and its live translations
+    (by id), in one statement; (None, []) when the section has no root page."""
+    try:
+        original = await live_item(db, PAGE, section)  # slug == section; keeps its translations for us
+    except NotFoundException:
+        return None, []
+    root = await in_language(db, original, language)
+    group = sorted([original, *await translations_of(db, original)], key=lambda i: i.id)
+    return root, [i for i in group if i is not root]
+
+
+#: SQL condition: a page under ``:parent_id`` in ``:language`` (live or not).
+_CHILD = and_(
+    ContentItem.type == PAGE.name,
+    ContentItem.parent_id == bindparam("parent_id", type_=_CONTENT.c.parent_id.type),
+    ContentItem.language == bindparam("language", type_=_CONTENT.c.language.type),
+)
+_CHILDREN = select(_CONTENT).where(_CHILD, LIVE_PUBLIC)
+_KIN = _CONTENT.alias("kin")
+#: The live children and the live items of their translation groups (by primary key, so each part
+#: uses its own index).
+_CHILDREN_AND_TRANSLATIONS = select(_CONTENT).where(
+    ContentItem.id.in_(
+        union_all(
+            select(ContentItem.id).where(_CHILD),
+            select(_KIN.c.id)
+            .join(_CONTENT, _CONTENT.c.translation_group == _KIN.c.translation_group)
+            .where(_CHILD, LIVE_PUBLIC, ContentItem.translation_group != ""),
+        )
+    ),
+    LIVE_PUBLIC,
+)
+
+
 async def children(db: Source, parent_id: int, language: str) -> list[Any]:
-    query = select(_CONTENT).where(
-        ContentItem.type == PAGE.name, ContentItem.parent_id == parent_id, ContentItem.language == language,
-        *_live_public(),
-    )  # fmt: skip
-    return menu_order(await as_reader(db).all(query))
+    """Live public pages under ``parent_id`` in ``language``, in menu order."""
+    return menu_order(await as_reader(db).all(_CHILDREN, live_params(parent_id=parent_id, language=language)))
+
+
+async def children_and_slugs(db: Source, parent_id: int, language: str) -> tuple[list[Any], set[str]]:
+    """:func:`children`, and the slugs of those pages and of their live translations, in one statement."""
+    rows = await as_reader(db).all(_CHILDREN_AND_TRANSLATIONS, live_params(parent_id=parent_id, language=language))
+    kids = [r for r in rows if r.type == PAGE.name and r.parent_id == parent_id and r.language == language]
+    return menu_order(kids), {r.slug for r in rows}
 
 
 async def live_ancestors(db: Source, item: Any) -> list[Any]:
@@ -121,7 +169,9 @@ _ATTACHMENTS = (
 
 
 async def attachments(db: Source, item: Any) -> list[Any]:
-    """Public media (rows) attached to ``item``, in order."""
+    """Public media (rows) attached to ``item``, in order (no query when its row says it has none)."""
+    if not getattr(item, "has_attachments", True):  # a row of live_item's statement
+        return []
     return list(await as_reader(db).all(_ATTACHMENTS, {"content_id": item.id}))
 
 
