@@ -101,8 +101,9 @@ def static_url(path: str) -> str:
     return f"/static/{path}"
 
 
-def base_context(request: Request) -> dict[str, Any]:
-    """What every template can use: user, language, gettext, csrf token, navigation, slots."""
+def base_context(request: Request, into: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What every template can use: user, language, gettext, csrf token, navigation, slots
+    (added to ``into`` when given)."""
     from litestar.utils.scope.state import ScopeState
 
     state = request.app.state.suite
@@ -115,7 +116,7 @@ def base_context(request: Request) -> dict[str, Any]:
         # Error pages for unknown routes are rendered before the CSRF middleware ran: the token is
         # the cookie's value, so the sign-out form and hx-headers keep working there too.
         csrf = request.cookies.get(config.cookie_name)
-    return {
+    values = {
         "request": request,
         "user": user,
         "lang": lang,
@@ -138,6 +139,10 @@ def base_context(request: Request) -> dict[str, Any]:
         "static": static_url,
         "current_path": path,
     }
+    if into is None:
+        return values
+    into.update(values)
+    return into
 
 
 def page_templates(request: Request, *, sync: bool = False) -> Environment:
@@ -167,8 +172,10 @@ async def render(
     the same ones every time), after it for any other, which the template leaves as a marker.
     """
     state = request.app.state.suite
-    ctx = base_context(request)
     tmpl = load_template(page_templates(request, sync=True), template)
+    # The template's globals and the page's values in one dict, handed to the template as they are
+    # (``shared``, as Jinja does for an include) rather than copied twice by ``Template.render``.
+    ctx = base_context(request, into=dict(tmpl.globals))
     fragment = is_fragment_request(request) and block in tmpl.blocks
     seen_key = (id(tmpl), fragment and block)
     ready = {name: await state.render_slot(name, request) for name in state.slots_seen.get(seen_key, ())}
@@ -184,7 +191,11 @@ async def render(
     ctx["slot"] = slot
     if context:
         ctx.update(context)
-    html = "".join(tmpl.blocks[block](tmpl.new_context(ctx))) if fragment else tmpl.render(ctx)
+    jinja_context = tmpl.new_context(ctx, shared=True)
+    try:
+        html = "".join(tmpl.blocks[block](jinja_context) if fragment else tmpl.root_render_func(jinja_context))
+    except Exception:
+        tmpl.environment.handle_exception()  # Jinja's own traceback rewriting, as in Template.render
     if late:
         late = list(dict.fromkeys(late))
         for name in late:

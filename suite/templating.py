@@ -73,6 +73,22 @@ class SuiteEnvironment(Environment):
     #: Set on the twins only: what the :class:`FoldConstants` extension folds in.
     suite_fold: _Fold | None = None
 
+    def get_template(self, name: Any, parent: str | None = None, globals: Any = None) -> Template:
+        """Jinja's ``get_template``, remembered for the app's life (templates never change then).
+
+        Jinja's own cache is an LRU keyed by loader and name, consulted on every call: every page,
+        every ``extends`` and every include asks again.  With auto-reload (debug) or extra globals,
+        Jinja's lookup is used as it is.
+        """
+        if self.auto_reload or globals is not None or type(name) is not str:
+            return super().get_template(name, parent, globals)
+        key = name if parent is None else self.join_path(name, parent)
+        loaded: dict[str, Template] = self.__dict__.setdefault("_suite_loaded", {})
+        tmpl = loaded.get(key)
+        if tmpl is None:
+            tmpl = loaded[key] = super().get_template(name, parent, globals)
+        return tmpl
+
     def localized(self, lang: str, site_name: str) -> Environment:
         """This environment's twin for ``lang`` (compiled once per template and language)."""
         key = (lang, site_name)
@@ -90,18 +106,8 @@ class SuiteEnvironment(Environment):
 
 
 def load_template(env: Environment, name: str) -> Template:
-    """``env.get_template(name)``, remembered for the app's life (templates never change then).
-
-    Jinja's own cache is an LRU keyed by loader and name, checked on every call; pages ask for the
-    same few templates on every request.  With auto-reload (debug) Jinja's lookup is kept.
-    """
-    if env.auto_reload:
-        return env.get_template(name)
-    loaded: dict[str, Template] = env.__dict__.setdefault("_suite_loaded", {})
-    tmpl = loaded.get(name)
-    if tmpl is None:
-        tmpl = loaded[name] = env.get_template(name)
-    return tmpl
+    """``env.get_template(name)`` (remembered for the app's life by :class:`SuiteEnvironment`)."""
+    return env.get_template(name)
 
 
 class _Fold:
