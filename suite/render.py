@@ -70,6 +70,20 @@ def nav_links(state: Any, area: str, lang: str, user: Any, current_path: str) ->
     ]
 
 
+def portal_nav(request: Request, state: Any, lang: str, user: Any, current_path: str) -> Markup:
+    """The portal's main menu (``core/_portal_nav.html``), rendered once per language, visible entries and
+    current section: it depends on nothing else (menu entries are fixed for the app's life)."""
+    links = tuple(nav_links(state, "portal", lang, user, current_path))
+    key = (lang, links, current_path == "/")
+    html = state.nav_html.get(key)
+    if html is None:
+        env = page_templates(request, sync=True)
+        gettext = template_gettext(lang)[0]
+        values = {"links": links, "on_home": key[2], "lang": lang, "_": gettext}
+        html = state.nav_html[key] = Markup(load_template(env, "core/_portal_nav.html").render(values))  # noqa: S704 - autoescaped template output
+    return html
+
+
 class LangLink(NamedTuple):
     """One entry of the language switch."""
 
@@ -133,6 +147,7 @@ def base_context(request: Request, into: dict[str, Any] | None = None) -> dict[s
             if not item.permission or (user and user.has(item.permission))
         ],
         "nav_links": lambda area: nav_links(state, area, lang, user, path),
+        "portal_nav": lambda: portal_nav(request, state, lang, user, path),
         "lang_links": lambda meta: lang_links(meta, path, lang),
         "slot": lambda name: state.render_slot(name, request),
         "url_for": request.app.route_reverse,

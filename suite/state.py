@@ -46,6 +46,8 @@ class SuiteState:
     page_cache: PageCache
     #: Translated menu entries by (area, language) (see ``render.nav_links``).
     nav_cache: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+    #: The portal menu's HTML by (language, visible entries, on the home page) (see ``render.portal_nav``).
+    nav_html: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     #: Page slots each template (or HTMX block) asked for when last rendered: rendered before it next time.
     slots_seen: dict[tuple[int, Any], tuple[str, ...]] = field(default_factory=dict)
 
