@@ -132,10 +132,10 @@ class CrmPlugin(Plugin):
     def template_hooks(self) -> dict[str, Any]:
         return {"head": self.render_stylesheet}
 
-    def render_stylesheet(self, request: Any) -> Markup:
+    def render_stylesheet(self, request: Any) -> str:
         """Only on the plugin's own pages."""
         if not request.url.path.startswith(("/fale-connosco", "/pedidos/", "/intranet/crm/")):
-            return Markup("")
+            return ""
         return Markup('<link rel="stylesheet" href="/static/crm/crm.css">')
 
     def nav_items(self) -> list[NavItem]:

@@ -119,8 +119,8 @@ async def org_chart_people(request: Request) -> Markup:
     return Markup(html)  # noqa: S704 - rendered by an autoescaping template
 
 
-def stylesheet(request: Any) -> Markup:
+def stylesheet(request: Any) -> str:
     path = request.url.path
     if path.startswith(BASE) or path.startswith("/camara/organograma"):
         return Markup('<link rel="stylesheet" href="/static/directory/directory.css">')
-    return Markup("")
+    return ""  # nothing on other pages (a plain empty string: no Markup to build)

@@ -95,19 +95,19 @@ class DocumentsPlugin(Plugin):
 
         return [DocumentProvider()]
 
-    def render_head(self, request: Any) -> Markup:
+    def render_head(self, request: Any) -> str:
         if not request.url.path.startswith(("/intranet/espacos/", "/intranet/documentos/")):
-            return Markup("")
+            return ""
         return Markup(
             '<link rel="stylesheet" href="/static/documents/documents.css">'
             '<script src="/static/documents/documents.js" defer></script>'
         )
 
-    def render_sidebar(self, request: Any) -> Markup:
+    def render_sidebar(self, request: Any) -> str:
         """A section of the workspace home's side column linking to the workspace's documents."""
         slug = (getattr(request, "path_params", None) or {}).get("slug")
         if not slug:
-            return Markup("")
+            return ""
         from concelho.suite.i18n import template_gettext
         from concelho.suite.render import request_language
 

@@ -109,7 +109,7 @@ class IntranetPlugin(Plugin):
         from markupsafe import Markup
 
         if not request.url.path.startswith("/intranet"):
-            return Markup("")
+            return ""
         return Markup('<link rel="stylesheet" href="/static/intranet/intranet.css">')
 
     def on_startup(self, app: Any) -> None:
