@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -107,7 +108,9 @@ class ServicesController(Controller):
         return await request.app.state.suite.page_cache.serve(request, produce)
 
 
+@lru_cache(maxsize=256)
 def _category_url(category: str) -> str:
+    """The catalogue filtered by ``category`` (remembered: a handful of categories, quoting is slow)."""
     return f"/servicos?categoria={quote(category)}" if category else "/servicos"
 
 

@@ -8,12 +8,12 @@ helpers also accept an ``AsyncSession`` (staff pages, jobs), whose reads see its
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import NotFoundException
 from markupsafe import Markup
@@ -264,9 +264,16 @@ async def ancestors(db: Source, item: Item) -> list[Any]:
     return list(reversed(chain))
 
 
+_JSON_LD_ENCODER = msgspec.json.Encoder(enc_hook=str)
+
+
 def json_ld(data: dict[str, Any]) -> Markup:
-    """A JSON-LD block safe to embed in HTML (``<`` escaped so it can't close the script)."""
-    text = json.dumps({"@context": "https://schema.org", **data}, ensure_ascii=False, default=str)
+    """A JSON-LD block safe to embed in HTML (``<`` escaped so it can't close the script).
+
+    Compact UTF-8 JSON from msgspec (Litestar's own encoder; several times faster than ``json.dumps``);
+    values JSON has no type for (dates…) are written with ``str()``.
+    """
+    text = _JSON_LD_ENCODER.encode({"@context": "https://schema.org", **data}).decode()
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return Markup(f'<script type="application/ld+json">{text}</script>')  # noqa: S704 - escaped JSON
 
