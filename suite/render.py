@@ -18,7 +18,7 @@ from markupsafe import Markup
 from .i18n import HTML_LANG, LANG_COOKIE, LANGUAGE_NAMES, negotiate, template_gettext
 from .security import csrf_config
 from .settings import LANGUAGES
-from .templating import load_template, localized
+from .templating import localized
 
 
 def is_fragment_request(request: Request) -> bool:
@@ -80,7 +80,7 @@ def portal_nav(request: Request, state: Any, lang: str, user: Any, current_path:
         env = page_templates(request, sync=True)
         gettext = template_gettext(lang)[0]
         values = {"links": links, "on_home": key[2], "lang": lang, "_": gettext}
-        html = state.nav_html[key] = Markup(load_template(env, "core/_portal_nav.html").render(values))  # noqa: S704 - autoescaped template output
+        html = state.nav_html[key] = Markup(env.get_template("core/_portal_nav.html").render(values))  # noqa: S704 - autoescaped template output
     return html
 
 
@@ -187,7 +187,7 @@ async def render(
     the same ones every time), after it for any other, which the template leaves as a marker.
     """
     state = request.app.state.suite
-    tmpl = load_template(page_templates(request, sync=True), template)
+    tmpl = page_templates(request, sync=True).get_template(template)
     # The template's globals and the page's values in one dict, handed to the template as they are
     # (``shared``, as Jinja does for an include) rather than copied twice by ``Template.render``.
     ctx = base_context(request, into=dict(tmpl.globals))
@@ -224,7 +224,7 @@ def render_sync(request: Request, template: str, context: dict[str, Any], status
     ctx = base_context(request)
     ctx["slot"] = lambda name: ""
     ctx.update(context)
-    tmpl = load_template(page_templates(request, sync=True), template)
+    tmpl = page_templates(request, sync=True).get_template(template)
     if is_fragment_request(request) and "content" in tmpl.blocks:
         html = "".join(tmpl.blocks["content"](tmpl.new_context(ctx)))
     else:

@@ -105,11 +105,6 @@ class SuiteEnvironment(Environment):
         return twin
 
 
-def load_template(env: Environment, name: str) -> Template:
-    """``env.get_template(name)`` (remembered for the app's life by :class:`SuiteEnvironment`)."""
-    return env.get_template(name)
-
-
 class _Fold:
     def __init__(self, gettext: Callable[..., str], site_name: str, html_lang: str, *, inline: bool) -> None:
         self.gettext = gettext
