@@ -114,8 +114,8 @@ class SuiteState:
 
         cache = self.page_cache
         key = (name, id(renderer), request_language(request))
+        generation = await cache.generation()  # re-reads the database at most once per poll interval
         now = time.monotonic()
-        generation = cache._generation if now - cache._polled_at < cache.poll_seconds else await cache.generation()
         hit = cache.fragments.get(key)
         if hit is not None and hit[0] == generation and now - hit[1] < 60:
             return hit[2]

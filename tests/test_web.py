@@ -366,3 +366,36 @@ def test_every_page_is_csp_safe_and_has_one_h1(client, make_user):
         "admin /admin",
     } <= set(checked), checked
     assert not problems, "\n".join(problems)
+
+
+def test_page_responses_send_what_litestars_own_response_would():
+    """``HTMLResponse`` skips Litestar's serialisation path: same status, headers and body, byte for byte;
+    with a cookie it takes Litestar's path (which sets it)."""
+    import asyncio
+
+    from concelho.suite.render import HTMLResponse
+    from litestar import Request, Response
+    from litestar.datastructures import Cookie
+    from litestar.enums import MediaType
+
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b"", "state": {}}
+    request: Request = Request(scope)  # type: ignore[arg-type]
+
+    async def sent(response: Response) -> list[dict]:
+        messages: list[dict] = []
+
+        async def send(message: dict) -> None:
+            messages.append(message)
+
+        await response.to_asgi_response(None, request)(scope, None, send)  # type: ignore[arg-type]
+        return messages
+
+    for status in (200, 404):
+        kwargs = {"content": "<p>olá &amp; até já</p>", "status_code": status, "media_type": MediaType.HTML,
+                  "headers": {"Vary": "HX-Request, Accept-Language, Cookie", "X-Extra": "1"}}  # fmt: skip
+        ours, theirs = asyncio.run(sent(HTMLResponse(**kwargs))), asyncio.run(sent(Response(**kwargs)))
+        assert ours == theirs and ours[1]["body"] == "<p>olá &amp; até já</p>".encode()
+    cookie = Cookie(key="suite_lang", value="en", path="/")
+    with_cookie = asyncio.run(sent(HTMLResponse(content="<p>x</p>", media_type=MediaType.HTML, cookies=[cookie])))
+    headers = with_cookie[0]["headers"]
+    assert any(name == b"set-cookie" and value.startswith(b"suite_lang=en") for name, value in headers)
