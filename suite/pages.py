@@ -21,7 +21,7 @@ from .content.portal import LIVE_PUBLIC, live_params, portal_reads
 from .content.service import published_clause
 from .i18n import N_
 from .models import AuditEntry, Department, Role, User
-from .render import is_fragment_request, render
+from .render import is_fragment_request, render, request_language
 from .state import client_ip
 from .users import Actor, UserError, department_tree, set_roles, user_roles
 
@@ -124,8 +124,6 @@ def _highlights_query(types: tuple[str, ...]) -> Select[Any]:
 
 async def highlights(request: Request, limit: int = 4) -> list[tuple[Any, str]]:
     """Live public items (rows) tagged ``destaque`` (or ``highlight``), newest first, with their URLs."""
-    from .render import request_language
-
     types = request.app.state.suite.registry.content_types()
     if not types:
         return []

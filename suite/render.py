@@ -13,6 +13,7 @@ from jinja2 import Environment
 from litestar import Request, Response
 from litestar.datastructures import Cookie
 from litestar.enums import MediaType
+from litestar.utils.scope.state import ScopeState
 from markupsafe import Markup
 
 from .i18n import HTML_LANG, LANG_COOKIE, LANGUAGE_NAMES, negotiate, template_gettext
@@ -118,8 +119,6 @@ def static_url(path: str) -> str:
 def base_context(request: Request, into: dict[str, Any] | None = None) -> dict[str, Any]:
     """What every template can use: user, language, gettext, csrf token, navigation, slots
     (added to ``into`` when given)."""
-    from litestar.utils.scope.state import ScopeState
-
     state = request.app.state.suite
     lang = request_language(request)
     gettext, ngettext = template_gettext(lang)

@@ -20,6 +20,7 @@ from .cache import PageCache
 from .db import Database
 from .events import EventBus
 from .plugins import PluginRegistry
+from .render import request_language
 from .settings import Settings
 from .storage import LocalStorage
 from .stores import DatabaseStore
@@ -110,8 +111,6 @@ class SuiteState:
 
     async def _cached_fragment(self, name: str, renderer: Any, request: Request) -> str:
         """A ``cached_slot`` renderer's HTML for this request's language, rendered once per content generation."""
-        from .render import request_language
-
         cache = self.page_cache
         key = (name, id(renderer), request_language(request))
         generation = await cache.generation()  # re-reads the database at most once per poll interval

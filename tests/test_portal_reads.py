@@ -64,6 +64,19 @@ def test_related_news_are_same_category_first_then_shared_tags(editor, anon):
     assert related_titles(anon.get("/noticias/isolada").text) == []
 
 
+def test_related_news_compare_whole_tags_in_sql(editor, anon):
+    """Tags are compared whole and exactly (accents, quotes, one tag inside another), on both databases."""
+    publish_article(editor, "Alvo", tags='proteção civil, rio, "aspas"')
+    publish_article(editor, "Acentos iguais", tags="proteção civil")
+    publish_article(editor, "Sem acentos", tags="protecao civil")
+    publish_article(editor, "Aspas iguais", tags='"aspas"')
+    publish_article(editor, "Parte de outra", tags="rio Sereno, aspas")
+    publish_article(editor, "Maiusculas", tags="Rio")
+    assert sorted(related_titles(anon.get("/noticias/alvo").text)) == ["Acentos iguais", "Aspas iguais"]
+    publish_article(editor, "Duas em comum", tags='rio, "aspas"')
+    assert related_titles(anon.get("/noticias/alvo").text)[0] == "Duas em comum"
+
+
 def in_background_job() -> bool:
     from concelho.suite.jobs import TASK_PREFIX
 

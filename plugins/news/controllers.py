@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from concelho.suite.auth.guards import PUBLIC
@@ -19,12 +20,13 @@ from concelho.suite.content.portal import (
     portal_reads,
     render_item,
 )
+from concelho.suite.content.tag_sql import shared_tags
 from concelho.suite.db import Reader
 from concelho.suite.render import base_context, render, request_language
 from litestar import Controller, Request, Response, get
 from litestar.params import FromPath, FromQuery
 from markupsafe import Markup
-from sqlalchemy import Boolean, Integer, bindparam, func, literal, select, union_all
+from sqlalchemy import Integer, bindparam, select
 
 from .feeds import atom, rss
 from .plugin import ARTICLE, CATEGORIES
@@ -101,53 +103,49 @@ async def _feed_items(request: Request, categoria: str, kind: str) -> tuple[list
     return [(i, root + ARTICLE.url(i.slug, i.language)) for i in result.items], title, link, self_url, lang
 
 
-_RELATED_COLUMNS = (
-    ContentItem.id,
-    ContentItem.title,
-    ContentItem.slug,
-    ContentItem.language,
-    ContentItem.tags,
-    ContentItem.published_at,
-)
-_CANDIDATES = (
-    ContentItem.type == ARTICLE.name,
-    ContentItem.language == bindparam("language"),
-    ContentItem.id != bindparam("id"),
-    LIVE_PUBLIC,
-)
-_SAME_CATEGORY = (
-    select(*_RELATED_COLUMNS)
-    .where(*_CANDIDATES, ContentItem.category == bindparam("category"), bindparam("category") != "")
+#: Related articles are picked among the 60 most recent others in the item's language.
+_RECENT = (
+    select(
+        ContentItem.id,
+        ContentItem.title,
+        ContentItem.slug,
+        ContentItem.language,
+        ContentItem.published_at,
+        (ContentItem.category == bindparam("category")).label("same_category"),
+        shared_tags(ContentItem.tags, bindparam("tags")).label("shared"),
+    )
+    .where(
+        ContentItem.type == ARTICLE.name,
+        ContentItem.language == bindparam("language"),
+        ContentItem.id != bindparam("id"),
+        LIVE_PUBLIC,
+    )
     .order_by(ContentItem.published_at.desc())
-    .limit(bindparam("limit", type_=Integer))
-    .cte("same_category")
+    .limit(60)
+    .subquery("recent")
 )
-_RECENT = select(*_RELATED_COLUMNS).where(*_CANDIDATES).order_by(ContentItem.published_at.desc()).limit(60).subquery()
-#: Same category first, then (only when those are too few and the item has tags) the 60 most recent
-#: candidates for the shared-tags pick, in one round trip.
-_RELATED = union_all(
-    select(literal(0).label("step"), *_SAME_CATEGORY.c),
-    select(literal(1).label("step"), *_RECENT.c).where(
-        bindparam("with_tags", type_=Boolean),
-        select(func.count()).select_from(_SAME_CATEGORY).scalar_subquery() < bindparam("limit", type_=Integer),
-    ),
-).order_by("step", _RECENT.c.published_at.desc())
+#: Same category first, then by the number of tags shared with the item, newest first; only the
+#: rows shown come back (the tags are compared in SQL).
+_RELATED = (
+    select(_RECENT.c.id, _RECENT.c.title, _RECENT.c.slug, _RECENT.c.language)
+    .where(_RECENT.c.same_category | (_RECENT.c.shared > 0))
+    .order_by(_RECENT.c.same_category.desc(), _RECENT.c.shared.desc(), _RECENT.c.published_at.desc())
+    .limit(bindparam("limit", type_=Integer))
+)
 
 
 async def related_items(reads: Reader, item: Any, limit: int = 3) -> list[Any]:
-    """Same category first, then shared tags; only recent candidates, only the columns shown."""
-    rows = await reads.all(
-        _RELATED,
-        live_params(language=item.language, id=item.id, category=item.category, limit=limit, with_tags=bool(item.tags)),
+    """Up to ``limit`` of the 60 most recent other articles in the item's language: those of its
+    category first, then those sharing the most tags with it (newest first among equals)."""
+    params = live_params(
+        language=item.language,
+        id=item.id,
+        # No category matches nothing (an empty category is no common ground).
+        category=item.category or None,
+        tags=json.dumps(list(item.tags or [])),
+        limit=limit,
     )
-    picked: list[Any] = [row for row in rows if row.step == 0]
-    if len(picked) < limit and item.tags:
-        tags = set(item.tags)
-        seen = {row.id for row in picked}
-        candidates = [r for r in rows if r.step == 1 and r.id not in seen and tags & set(r.tags or [])]
-        candidates.sort(key=lambda r: len(tags & set(r.tags or [])), reverse=True)
-        picked.extend(candidates[: limit - len(picked)])
-    return picked
+    return list(await reads.all(_RELATED, params))
 
 
 @cached_slot

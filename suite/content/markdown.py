@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html as html_lib
+
 import nh3
 from markdown_it import MarkdownIt
 
@@ -44,10 +46,7 @@ def render_markdown(text: str) -> str:
 def plain_text(text: str, limit: int | None = None) -> str:
     """Markdown → plain text (for summaries, feeds and meta descriptions)."""
     html = _md.render(text or "")
-    out = " ".join(nh3.clean(html, tags=set()).split())
-    import html as html_lib
-
-    out = html_lib.unescape(out)
+    out = html_lib.unescape(" ".join(nh3.clean(html, tags=set()).split()))
     if limit and len(out) > limit:
         out = out[: limit - 1].rsplit(" ", 1)[0] + "…"
     return out
