@@ -17,17 +17,20 @@ from litestar.utils.scope.state import ScopeState
 from markupsafe import Markup
 
 from .i18n import HTML_LANG, LANG_COOKIE, LANGUAGE_NAMES, negotiate, template_gettext
+from .request_scope import query_value, scope_header, scope_headers
 from .security import csrf_config
 from .settings import LANGUAGES
 from .templating import localized
 
+_HTMX_HEADERS = (b"hx-request", b"hx-boosted", b"hx-history-restore-request")
+
 
 def is_fragment_request(request: Request) -> bool:
-    headers = request.headers
+    headers = scope_headers(request.scope, *_HTMX_HEADERS)
     return (
-        headers.get("hx-request") == "true"
-        and headers.get("hx-boosted") != "true"
-        and headers.get("hx-history-restore-request") != "true"
+        headers.get(b"hx-request") == "true"
+        and headers.get(b"hx-boosted") != "true"
+        and headers.get(b"hx-history-restore-request") != "true"
     )
 
 
@@ -37,9 +40,9 @@ def request_language(request: Request) -> str:
         return cached
     state = request.app.state.suite
     lang = negotiate(
-        request.query_params.get("lang"),
+        query_value(request, "lang"),
         request.cookies.get(LANG_COOKIE),
-        request.headers.get("accept-language"),
+        scope_header(request.scope, b"accept-language"),
         state.settings.default_language,
     )
     request.scope.setdefault("state", {})["lang"] = lang
@@ -148,6 +151,8 @@ def base_context(request: Request, into: dict[str, Any] | None = None) -> dict[s
         "nav_links": lambda area: nav_links(state, area, lang, user, path),
         "portal_nav": lambda: portal_nav(request, state, lang, user, path),
         "lang_links": lambda meta: lang_links(meta, path, lang),
+        # ``query_value("name")``: a query value (``request.query_params`` builds a multidict each time).
+        "query_value": lambda name: query_value(request, name),
         "slot": lambda name: state.render_slot(name, request),
         "url_for": request.app.route_reverse,
         "static": static_url,
@@ -278,7 +283,7 @@ def html_response(request: Request, html: str, status_code: int, headers: dict[s
     if headers:
         response_headers.update(headers)
     cookies = []
-    query_lang = request.query_params.get("lang")
+    query_lang = query_value(request, "lang")
     if query_lang in LANGUAGES and query_lang != request.cookies.get(LANG_COOKIE):
         cookies.append(Cookie(key=LANG_COOKIE, value=query_lang, max_age=365 * 86400, samesite="lax", path="/"))
     return HTMLResponse(

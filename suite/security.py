@@ -9,12 +9,14 @@ from typing import Any
 
 from litestar._parsers import parse_cookie_string
 from litestar.config.csrf import CSRFConfig
-from litestar.datastructures import Cookie, Headers
+from litestar.datastructures import Cookie
 from litestar.middleware._utils import should_bypass_middleware
 from litestar.middleware.csrf import CSRF_SECRET_BYTES, CSRFMiddleware
 from litestar.types import ASGIApp, HTTPSendMessage, Message, Receive, Scope, Send
 from litestar.types.empty import Empty
 from litestar.utils.scope.state import ScopeState
+
+from .request_scope import scope_header
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
@@ -99,7 +101,7 @@ class SuiteCSRFMiddleware(CSRFMiddleware):
         state = ScopeState.from_scope(scope)
         cookies = state.cookies
         if cookies is Empty:  # parsed as Litestar's ``request.cookies`` does, and kept for it
-            header = Headers.from_scope(scope).get("cookie")
+            header = scope_header(scope, b"cookie")
             cookies = state.cookies = parse_cookie_string(header) if header else {}
         csrf_cookie = cookies.get(config.cookie_name)
         token = state.csrf_token = csrf_cookie or self.new_token()
