@@ -51,6 +51,9 @@ class SuiteState:
     nav_html: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     #: Page slots each template (or HTMX block) asked for when last rendered: rendered before it next time.
     slots_seen: dict[tuple[int, Any], tuple[str, ...]] = field(default_factory=dict)
+    #: Per slot: its renderers, each with whether it is a ``cached_slot`` (looked up once: a missing
+    #: attribute on a bound method costs an AttributeError each time).
+    slot_renderers: dict[str, tuple[tuple[Any, bool], ...]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -92,13 +95,18 @@ class SuiteState:
 
     async def render_slot(self, name: str, request: Request) -> Markup:
         """HTML that plugins contribute to a page slot; a failing renderer is logged and skipped."""
-        renderers = self.registry.hooks().get(name)
+        renderers = self.slot_renderers.get(name)
+        if renderers is None:
+            renderers = self.slot_renderers[name] = tuple(
+                (renderer, bool(getattr(renderer, "_suite_cached_slot", False)))
+                for renderer in self.registry.hooks().get(name, ())
+            )
         if not renderers:
             return _EMPTY
         parts: list[str] = []
-        for renderer in renderers:
+        for renderer, cached in renderers:
             try:
-                if getattr(renderer, "_suite_cached_slot", False):
+                if cached:
                     parts.append(await self._cached_fragment(name, renderer, request))
                     continue
                 html = renderer(request)

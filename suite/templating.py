@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from types import BuiltinFunctionType, FunctionType, MethodType
 from typing import Any
@@ -401,7 +402,24 @@ def iso_day(value: date | None) -> str:
     ``strftime("%Y-%m-%d")`` gives, several times cheaper); "" for None."""
     if value is None:
         return ""
+    return _iso_day(value, value.tzinfo if type(value) is datetime else None)
+
+
+def iso_datetime(value: datetime) -> str:
+    """``value.isoformat()``, remembered (pages print the same publication dates over and over)."""
+    return _iso_datetime(value, value.tzinfo)
+
+
+# Remembered by value *and* zone: two aware datetimes of the same instant in different zones are
+# equal (and hash alike) but print different days and offsets.
+@lru_cache(maxsize=4096)
+def _iso_day(value: date, _zone: Any) -> str:
     return (value.date() if isinstance(value, datetime) else value).isoformat()
+
+
+@lru_cache(maxsize=4096)
+def _iso_datetime(value: datetime, _zone: Any) -> str:
+    return value.isoformat()
 
 
 def build_environment(

@@ -206,3 +206,17 @@ def test_names_a_template_rebinds_are_not_folded():
     # Calls are uses, not bindings: still folded (the context's ``_`` is not called for them).
     assert twin.get_template("use.html").render(ctx) == "Iniciar sessão|Iniciar sessão"
     assert twin.get_template("partial.html").render(ctx) == "Iniciar sessão"
+
+
+def test_remembered_dates_keep_equal_instants_of_other_zones_apart():
+    from datetime import UTC, date, datetime, timedelta, timezone
+
+    from concelho.suite.templating import iso_datetime, iso_day
+
+    utc = datetime(2026, 1, 1, 23, 30, tzinfo=UTC)
+    lisbon_winter_plus_one = utc.astimezone(timezone(timedelta(hours=1)))
+    assert utc == lisbon_winter_plus_one  # the same instant: equal, and equal hashes
+    assert [iso_day(utc), iso_day(lisbon_winter_plus_one)] == ["2026-01-01", "2026-01-02"]
+    assert iso_datetime(lisbon_winter_plus_one) == "2026-01-02T00:30:00+01:00"
+    assert iso_datetime(utc) == "2026-01-01T23:30:00+00:00"
+    assert [iso_day(date(2026, 3, 4)), iso_day(datetime(2026, 3, 4, 5, 6)), iso_day(None)] == ["2026-03-04"] * 2 + [""]

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db import Reader, ScopedReads, as_reader
 from ..render import render, request_language
+from ..templating import iso_datetime
 from .markdown import plain_text
 from .models import ContentAttachment, ContentItem, Media
 from .service import published_clause
@@ -293,8 +294,8 @@ def item_schema(request: Request, ctype: ContentType, item: Item, extra: dict[st
         data.update(
             {
                 "headline": item.title[:110],
-                "datePublished": (item.published_at or item.created_at).isoformat(),
-                "dateModified": item.updated_at.isoformat(),
+                "datePublished": iso_datetime(item.published_at or item.created_at),
+                "dateModified": iso_datetime(item.updated_at),
                 "publisher": {"@type": "GovernmentOrganization", "name": site},
             }
         )
