@@ -331,3 +331,12 @@ def test_home_highlights_read_the_partial_highlight_index(app, settings):
             assert any("ix_core_content_highlight" in str(row) for row in plan), plan
     finally:
         engine.dispose()
+
+
+def test_stored_tags_are_clean_text_once_each():
+    from concelho.suite.content.tags import clean_tags, wanted_tags
+
+    raw = [" ponte ", "ponte", "rio\x1fSereno", "\t", None, 7, "a\x7fb"]
+    assert clean_tags(raw) == ["ponte", "rioSereno", "7", "ab"]
+    assert clean_tags(["a", "b", "c"], limit=2) == ["a", "b"]
+    assert wanted_tags(["ponte", "rio\x1f"]) == "\x1fponte\x1frio\x1f"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from concelho.suite.auth.guards import PUBLIC
@@ -20,7 +19,7 @@ from concelho.suite.content.portal import (
     portal_reads,
     render_item,
 )
-from concelho.suite.content.tag_sql import shared_tags
+from concelho.suite.content.tags import shared_tags, wanted_tags
 from concelho.suite.db import Reader
 from concelho.suite.render import base_context, render, request_language
 from litestar import Controller, Request, Response, get
@@ -142,7 +141,7 @@ async def related_items(reads: Reader, item: Any, limit: int = 3) -> list[Any]:
         id=item.id,
         # No category matches nothing (an empty category is no common ground).
         category=item.category or None,
-        tags=json.dumps(list(item.tags or [])),
+        tags=wanted_tags(item.tags or ()),
         limit=limit,
     )
     return list(await reads.all(_RELATED, params))

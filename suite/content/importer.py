@@ -27,6 +27,7 @@ from ..cache import bump_cache_generation
 from .markdown import render_markdown
 from .models import AUDIENCES, STATUSES, ContentItem, ContentRevision
 from .service import SLUG_RE, SNAPSHOT_FIELDS, slugify
+from .tags import clean_tags
 from .types import ContentType
 
 CORE_KEYS = {
@@ -209,7 +210,7 @@ def _prepare(where: str, raw: dict[str, Any], types: dict[str, ContentType], err
         "audience": audience,
         "status": status,
         "category": category,
-        "tags": [str(t).strip() for t in tags if str(t).strip()],
+        "tags": clean_tags(tags),
         "data": data,
         "sort_order": sort_order,
         "publish_at": dates["publish_at"],

@@ -19,6 +19,7 @@ from ..models import KeyValue
 from ..models import as_utc as _aware
 from .markdown import render_markdown
 from .models import AUDIENCES, STATUSES, ContentItem, ContentRevision
+from .tags import clean_tags
 from .types import ContentType
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -158,7 +159,7 @@ async def validate(
             errors["hero_image_id"] = "Choose an image from the media library."
     parsed, data_errors = ctype.parse_data(data.data)
     errors.update(data_errors)
-    data.tags = [t.strip() for t in data.tags if t and t.strip()][:30]
+    data.tags = clean_tags(data.tags, limit=30)
     return parsed, errors
 
 
