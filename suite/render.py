@@ -76,7 +76,8 @@ def nav_links(state: Any, area: str, lang: str, user: Any, current_path: str) ->
 
 def portal_nav(request: Request, state: Any, lang: str, user: Any, current_path: str) -> Markup:
     """The portal's main menu (``core/_portal_nav.html``), rendered once per language, visible entries and
-    current section: it depends on nothing else (menu entries are fixed for the app's life)."""
+    current section: it depends on nothing else (menu entries are fixed for the app's life).  With
+    templates reloaded on change (debug), it is rendered every time, so an edit shows at once."""
     links = tuple(nav_links(state, "portal", lang, user, current_path))
     key = (lang, links, current_path == "/")
     html = state.nav_html.get(key)
@@ -84,7 +85,9 @@ def portal_nav(request: Request, state: Any, lang: str, user: Any, current_path:
         env = page_templates(request, sync=True)
         gettext = template_gettext(lang)[0]
         values = {"links": links, "on_home": key[2], "lang": lang, "_": gettext}
-        html = state.nav_html[key] = Markup(env.get_template("core/_portal_nav.html").render(values))  # noqa: S704 - autoescaped template output
+        html = Markup(env.get_template("core/_portal_nav.html").render(values))  # noqa: S704 - autoescaped template output
+        if not env.auto_reload:
+            state.nav_html[key] = html
     return html
 
 

@@ -220,3 +220,25 @@ def test_remembered_dates_keep_equal_instants_of_other_zones_apart():
     assert iso_datetime(lisbon_winter_plus_one) == "2026-01-02T00:30:00+01:00"
     assert iso_datetime(utc) == "2026-01-01T23:30:00+00:00"
     assert [iso_day(date(2026, 3, 4)), iso_day(datetime(2026, 3, 4, 5, 6)), iso_day(None)] == ["2026-03-04"] * 2 + [""]
+
+
+def test_in_debug_an_edited_portal_menu_shows_at_once(tmp_path, database_url):
+    """The menu is rendered once per language and section, except when templates reload on change."""
+    import os
+
+    from concelho.suite.app import create_app
+    from litestar.testing import TestClient
+
+    site = tmp_path / "site"
+    (site / "core").mkdir(parents=True)
+    menu = site / "core" / "_portal_nav.html"
+    menu.write_text('<nav id="menu-one"></nav>')
+    settings = settings_for(
+        tmp_path / "var", database_url, SUITE_DEBUG="true", SUITE_TEMPLATES_DIR=str(site), SUITE_PAGE_CACHE="false"
+    )
+    with TestClient(create_app(settings)) as client:
+        assert 'id="menu-one"' in client.get("/").text
+        menu.write_text('<nav id="menu-two"></nav>')
+        later = menu.stat().st_mtime + 10
+        os.utime(menu, (later, later))
+        assert 'id="menu-two"' in client.get("/").text
