@@ -1,8 +1,13 @@
 """The wheel: built from the source tree, installed (not editable) into a fresh virtualenv, used.
 
-One module-scoped build + install (about a minute, most of it pip fetching the pinned
-dependencies), then checks on the wheel's contents, the installed ``site-packages`` and the
-installed ``suite`` command run from a directory outside the source tree.
+One module-scoped build + install, then checks on the wheel's contents, the installed
+``site-packages`` and the installed ``suite`` command run from a directory outside the source tree.
+
+Nothing is downloaded (a test must not hang on a slow package index): the wheel is built with this
+environment's setuptools (``--no-isolation``; the test extras pin it) and installed with ``--no-deps``
+into a fresh virtualenv that sees this environment's packages only as its dependencies, through a
+``.pth`` line after its own ``site-packages``; ``pip check`` then proves the wheel's declared
+requirements are all met by them.
 """
 
 from __future__ import annotations
@@ -10,9 +15,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 import zipfile
 from dataclasses import dataclass
@@ -86,22 +93,25 @@ class Installed:
 
 
 def _run(cmd: list[str], timeout: float, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    """``subprocess.run`` that, on timeout, kills the command's whole process group: a child it
+    started (pip under ``build``) would otherwise keep the output pipes open and the wait going."""
+    with subprocess.Popen(
+        cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        start_new_session=True,
+    ) as process:  # fmt: skip
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+            pytest.fail(f"{' '.join(cmd)} took over {timeout} s:\n{stdout[-2000:]}\n{stderr[-2000:]}")
+    return subprocess.CompletedProcess(cmd, process.returncode, stdout, stderr)
 
 
 def _build_wheel(src: Path, outdir: Path) -> Path:
-    base = [sys.executable, "-m", "build", "--wheel", "--outdir", str(outdir), str(src)]
-    result = _run(base, timeout=300)
-    if result.returncode != 0:
-        # Isolated builds download setuptools; fall back to this environment's setuptools.
-        isolated = result
-        result = _run([*base, "--no-isolation"], timeout=300)
-        if result.returncode != 0:
-            pytest.fail(
-                "python -m build failed, isolated:\n"
-                f"{isolated.stdout[-2000:]}{isolated.stderr[-2000:]}\n"
-                f"and --no-isolation:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
-            )
+    cmd = [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(outdir), str(src)]
+    result = _run(cmd, timeout=300)
+    assert result.returncode == 0, f"python -m build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     wheels = sorted(outdir.glob("concelho-*.whl"))
     assert len(wheels) == 1, f"expected one wheel in {outdir}, found {wheels}"
     return wheels[0]
@@ -121,12 +131,17 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     result = _run([sys.executable, "-m", "venv", str(venv)], timeout=120)
     assert result.returncode == 0, result.stderr
     python = venv / "bin" / "python"
-    result = _run(
-        [str(python), "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check", str(wheel)],
-        timeout=600,
-    )
-    assert result.returncode == 0, f"pip install of the wheel failed:\n{result.stdout}\n{result.stderr}"
     purelib = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], timeout=60)
+    site_packages = Path(purelib.stdout.strip())
+    # The dependencies: this environment's packages, on the path after the venv's own site-packages
+    # (a directory named in a .pth file has its own .pth files ignored: this checkout's editable
+    # install stays off).
+    (site_packages / "_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    pip = [str(python), "-m", "pip", "--disable-pip-version-check", "--no-input"]
+    result = _run([*pip, "install", "--quiet", "--no-compile", "--no-deps", "--no-index", str(wheel)], timeout=300)
+    assert result.returncode == 0, f"pip install of the wheel failed:\n{result.stdout}\n{result.stderr}"
+    check = _run([*pip, "check"], timeout=120)
+    assert check.returncode == 0, f"the wheel's requirements are not met:\n{check.stdout}\n{check.stderr}"
     workdir = root / "work"
     workdir.mkdir()
     return Installed(
@@ -136,7 +151,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
         venv=venv,
         python=python,
         suite=venv / "bin" / "suite",
-        site_packages=Path(purelib.stdout.strip()),
+        site_packages=site_packages,
         workdir=workdir,
     )
 
