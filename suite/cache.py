@@ -115,6 +115,10 @@ class CachedPage:
         return token.encode().join(self.pieces)
 
 
+#: The content generation: bumped by every content change, polled by every worker.
+_GENERATION = select(KeyValue.value).where(KeyValue.namespace == "cache", KeyValue.key == "generation")
+
+
 class PageCache:
     def __init__(
         self,
@@ -141,12 +145,8 @@ class PageCache:
     async def generation(self) -> int:
         now = time.monotonic()
         if now - self._polled_at >= self.poll_seconds:
-            async with self.database.sessionmaker() as session:
-                raw = (
-                    await session.execute(
-                        select(KeyValue.value).where(KeyValue.namespace == "cache", KeyValue.key == "generation")
-                    )
-                ).scalar_one_or_none()
+            # The read-only runner: inline on a SQLite file (no trip to a driver thread), committed data.
+            raw = await self.database.reads.scalar(_GENERATION)
             generation = int(raw or b"0")
             if generation != self._generation:
                 self._entries.clear()
