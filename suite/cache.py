@@ -145,14 +145,20 @@ class PageCache:
     async def generation(self) -> int:
         now = time.monotonic()
         if now - self._polled_at >= self.poll_seconds:
-            # The read-only runner: inline on a SQLite file (no trip to a driver thread), committed data.
-            raw = await self.database.reads.scalar(_GENERATION)
+            # One poll at a time: the requests that arrive while it runs use the generation they
+            # would have used a moment earlier, instead of each opening a connection of its own.
+            self._polled_at = now
+            try:
+                # The read-only runner: inline on a SQLite file (no trip to a driver thread).
+                raw = await self.database.reads.scalar(_GENERATION)
+            except BaseException:
+                self._polled_at = 0.0  # the next request tries again
+                raise
             generation = int(raw or b"0")
             if generation != self._generation:
                 self._entries.clear()
                 self.fragments.clear()
                 self._generation = generation
-            self._polled_at = now
         return self._generation
 
     def invalidate_local(self, **_: object) -> None:
