@@ -36,6 +36,7 @@ from .db import Database
 from .i18n import LANG_COOKIE, negotiate
 from .models import KeyValue
 from .render import is_fragment_request, request_language
+from .request_scope import request_path, request_query
 from .settings import LANGUAGES
 
 PLACEHOLDER = "__suite_csrf_token__"
@@ -182,7 +183,7 @@ class PageCache:
             return await produce()
         generation = await self.generation()
         lang = request_language(request)
-        key = (request.url.path, request.url.query or "", lang)
+        key = (request_path(request), request_query(request), lang)
         token = ScopeState.from_scope(request.scope).csrf_token
         token = token if isinstance(token, str) else ""
         if token and not is_csrf_token(token):

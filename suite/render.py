@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from jinja2 import Environment
+from jinja2 import Environment, Template
 from litestar import Request, Response
 from litestar.datastructures import Cookie
 from litestar.enums import MediaType
@@ -17,7 +17,7 @@ from litestar.utils.scope.state import ScopeState
 from markupsafe import Markup
 
 from .i18n import HTML_LANG, LANG_COOKIE, LANGUAGE_NAMES, negotiate, template_gettext
-from .request_scope import query_value, scope_header, scope_headers
+from .request_scope import query_value, request_path, scope_header, scope_headers
 from .security import csrf_config
 from .settings import LANGUAGES
 from .templating import localized
@@ -57,8 +57,8 @@ class NavLink(NamedTuple):
     current: bool
 
 
-def nav_links(state: Any, area: str, lang: str, user: Any, current_path: str) -> list[NavLink]:
-    """The entries of ``area`` the user may see; the labels are translated once per language."""
+def _nav_entries(state: Any, area: str, lang: str) -> tuple[tuple[Any, str, str], ...]:
+    """(entry, translated label, URL prefix it is current under) of every entry of ``area``, once per language."""
     key = (area, lang)
     entries = state.nav_cache.get(key)
     if entries is None:
@@ -66,6 +66,12 @@ def nav_links(state: Any, area: str, lang: str, user: Any, current_path: str) ->
         entries = state.nav_cache[key] = tuple(
             (item, gettext(item.label), item.url.rstrip("/") + "/") for item in state.registry.nav_items(area)
         )
+    return entries
+
+
+def nav_links(state: Any, area: str, lang: str, user: Any, current_path: str) -> list[NavLink]:
+    """The entries of ``area`` the user may see; the labels are translated once per language."""
+    entries = _nav_entries(state, area, lang)
     here = current_path + "/"
     return [
         NavLink(item.url, label, here.startswith(prefix))
@@ -77,7 +83,23 @@ def nav_links(state: Any, area: str, lang: str, user: Any, current_path: str) ->
 def portal_nav(request: Request, state: Any, lang: str, user: Any, current_path: str) -> Markup:
     """The portal's main menu (``core/_portal_nav.html``), rendered once per language, visible entries and
     current section: it depends on nothing else (menu entries are fixed for the app's life).  With
-    templates reloaded on change (debug), it is rendered every time, so an edit shows at once."""
+    templates reloaded on change (debug), it is rendered every time, so an edit shows at once.
+
+    A visitor (no user) sees the entries that need no permission, so their menu is found by which of
+    those are current, without building the links.
+    """
+    visitor_key = None
+    if user is None:
+        here = current_path + "/"
+        current = tuple(
+            index
+            for index, (item, _label, prefix) in enumerate(_nav_entries(state, "portal", lang))
+            if not item.permission and here.startswith(prefix)
+        )
+        visitor_key = (lang, current, current_path == "/")
+        html = state.nav_html.get(visitor_key)
+        if html is not None:
+            return html
     links = tuple(nav_links(state, "portal", lang, user, current_path))
     key = (lang, links, current_path == "/")
     html = state.nav_html.get(key)
@@ -86,8 +108,11 @@ def portal_nav(request: Request, state: Any, lang: str, user: Any, current_path:
         gettext = template_gettext(lang)[0]
         values = {"links": links, "on_home": key[2], "lang": lang, "_": gettext}
         html = Markup(env.get_template("core/_portal_nav.html").render(values))  # noqa: S704 - autoescaped template output
-        if not env.auto_reload:
-            state.nav_html[key] = html
+        if env.auto_reload:
+            return html
+        state.nav_html[key] = html
+    if visitor_key is not None:
+        state.nav_html[visitor_key] = html
     return html
 
 
@@ -129,7 +154,7 @@ def base_context(request: Request, into: dict[str, Any] | None = None) -> dict[s
     lang = request_language(request)
     gettext, ngettext = template_gettext(lang)
     user = request.scope.get("user")
-    path = request.url.path
+    path = request_path(request)
     csrf = ScopeState.from_scope(request.scope).csrf_token
     if not isinstance(csrf, str) and (config := csrf_config(request.app)) is not None:
         # Error pages for unknown routes are rendered before the CSRF middleware ran: the token is
@@ -178,6 +203,21 @@ def page_templates(request: Request, *, sync: bool = False) -> Environment:
     return localized(env, request_language(request), state.settings.site_name)
 
 
+def template_globals(tmpl: Template) -> dict[str, Any]:
+    """``tmpl.globals`` as one dict, flattened once per template.
+
+    Jinja keeps a template's globals as a ``ChainMap`` over its environment's, and copying one
+    walks it key by key in Python (9 µs a page).  The environments' globals are set when the app
+    is built; with templates reloaded on change (debug) they are flattened every time.
+    """
+    flat: dict[str, Any] | None = tmpl.__dict__.get("_suite_globals")
+    if flat is None:
+        flat = dict(tmpl.globals)
+        if not tmpl.environment.auto_reload:
+            tmpl.__dict__["_suite_globals"] = flat
+    return flat
+
+
 async def render(
     request: Request,
     template: str,
@@ -197,7 +237,7 @@ async def render(
     tmpl = page_templates(request, sync=True).get_template(template)
     # The template's globals and the page's values in one dict, handed to the template as they are
     # (``shared``, as Jinja does for an include) rather than copied twice by ``Template.render``.
-    ctx = base_context(request, into=dict(tmpl.globals))
+    ctx = base_context(request, into=dict(template_globals(tmpl)))
     fragment = is_fragment_request(request) and block in tmpl.blocks
     seen_key = (id(tmpl), fragment and block)
     ready = {name: await state.render_slot(name, request) for name in state.slots_seen.get(seen_key, ())}

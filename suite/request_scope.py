@@ -1,8 +1,9 @@
 """Request headers and query values read straight from the ASGI scope.
 
-Litestar's ``request.headers`` builds a multidict of every header the first time it is asked, and
-``request.query_params`` a new multidict on every access; the few a portal page reads
-(``HX-Request``, ``Accept-Language``, ``Cookie``, ``?lang=``) are cheaper to find in the raw scope.
+Litestar's ``request.headers`` builds a multidict of every header the first time it is asked,
+``request.query_params`` a new multidict on every access and ``request.url`` a parsed URL; the few
+things a portal page reads (``HX-Request``, ``Accept-Language``, ``Cookie``, ``?lang=``, its path)
+are cheaper to find in the raw scope.
 ASGI servers send header names in lower case.
 """
 
@@ -35,3 +36,14 @@ def query_value(request: Request, name: str) -> str | None:
     if not request.scope.get("query_string"):
         return None
     return request.query_params.get(name)
+
+
+def request_path(request: Request) -> str:
+    """``request.url.path``, without building the URL."""
+    scope = request.scope
+    return scope.get("root_path", "") + scope["path"]
+
+
+def request_query(request: Request) -> str:
+    """``request.url.query`` (the raw query string), without building the URL."""
+    return request.scope.get("query_string", b"").decode()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from concelho.suite.i18n import N_
 from concelho.suite.plugins import NavItem, Plugin, PluginError
+from concelho.suite.request_scope import request_path
 from markupsafe import Markup
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ class CrmPlugin(Plugin):
 
     def render_stylesheet(self, request: Any) -> str:
         """Only on the plugin's own pages."""
-        if not request.url.path.startswith(("/fale-connosco", "/pedidos/", "/intranet/crm/")):
+        if not request_path(request).startswith(("/fale-connosco", "/pedidos/", "/intranet/crm/")):
             return ""
         return Markup('<link rel="stylesheet" href="/static/crm/crm.css">')
 

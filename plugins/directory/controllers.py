@@ -6,6 +6,7 @@ from typing import Any
 
 from concelho.suite.auth.guards import NO_PERMISSION, intranet_required
 from concelho.suite.render import base_context, render
+from concelho.suite.request_scope import request_path
 from concelho.suite.state import client_ip, request_db
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
@@ -120,7 +121,7 @@ async def org_chart_people(request: Request) -> Markup:
 
 
 def stylesheet(request: Any) -> str:
-    path = request.url.path
+    path = request_path(request)
     if path.startswith(BASE) or path.startswith("/camara/organograma"):
         return Markup('<link rel="stylesheet" href="/static/directory/directory.css">')
     return ""  # nothing on other pages (a plain empty string: no Markup to build)

@@ -20,6 +20,7 @@ from typing import Any
 
 from concelho.suite.i18n import N_
 from concelho.suite.plugins import NavItem, Plugin
+from concelho.suite.request_scope import request_path
 from markupsafe import Markup
 
 MIB = 1024 * 1024
@@ -96,7 +97,7 @@ class DocumentsPlugin(Plugin):
         return [DocumentProvider()]
 
     def render_head(self, request: Any) -> str:
-        if not request.url.path.startswith(("/intranet/espacos/", "/intranet/documentos/")):
+        if not request_path(request).startswith(("/intranet/espacos/", "/intranet/documentos/")):
             return ""
         return Markup(
             '<link rel="stylesheet" href="/static/documents/documents.css">'

@@ -7,6 +7,7 @@ from typing import Any
 from concelho.suite.content.types import ContentType, FieldSpec
 from concelho.suite.i18n import N_
 from concelho.suite.plugins import NavItem, Plugin, PluginError
+from concelho.suite.request_scope import request_path
 
 CLASSIFICATIONS = ("interno", "restrito", "confidencial")
 
@@ -108,7 +109,7 @@ class IntranetPlugin(Plugin):
     def stylesheet(self, request: Any) -> str:
         from markupsafe import Markup
 
-        if not request.url.path.startswith("/intranet"):
+        if not request_path(request).startswith("/intranet"):
             return ""
         return Markup('<link rel="stylesheet" href="/static/intranet/intranet.css">')
 

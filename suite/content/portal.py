@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db import Reader, ScopedReads, as_reader
 from ..render import render, request_language
+from ..request_scope import request_path
 from ..templating import iso_datetime
 from .markdown import plain_text
 from .models import ContentAttachment, ContentItem, Media
@@ -340,7 +341,7 @@ def page_meta(
     """Canonical URL, hreflang alternates and Open Graph data for the base template."""
     root = base_url(request)
     language = language or request_language(request)
-    path = path if path is not None else request.url.path
+    path = path if path is not None else request_path(request)
     canonical = root + path + ("" if language == "pt" else ("&" if "?" in path else "?") + f"lang={language}")
     alt = alternates
     if alt is None:
