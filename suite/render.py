@@ -253,7 +253,10 @@ async def render(
     ctx["slot"] = slot
     if context:
         ctx.update(context)
-    jinja_context = tmpl.new_context(ctx, shared=True)
+    # ``tmpl.new_context(ctx, shared=True)``, given the flattened globals: Jinja would walk the
+    # ChainMap again to collect their names.
+    env = tmpl.environment
+    jinja_context = env.context_class(env, ctx, tmpl.name, tmpl.blocks, globals=template_globals(tmpl))
     try:
         html = "".join(tmpl.blocks[block](jinja_context) if fragment else tmpl.root_render_func(jinja_context))
     except Exception:

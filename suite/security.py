@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
+import os
 from typing import Any
 
 from litestar._parsers import parse_cookie_string
@@ -75,14 +74,12 @@ class SuiteCSRFMiddleware(CSRFMiddleware):
         prefix, _, suffix = cookie.to_header(header="").partition(_TOKEN_MARK)
         self._cookie_prefix = prefix.encode("latin-1")
         self._cookie_suffix = suffix.encode("latin-1")
-        self._signer = hmac.new(config.secret.encode(), digestmod=hashlib.sha256)
+        self._key = config.secret.encode()
 
     def new_token(self) -> str:
         """A new token: 32 random bytes in hex and their HMAC-SHA256 under the CSRF secret."""
-        token = secrets.token_hex(CSRF_SECRET_BYTES)
-        signer = self._signer.copy()
-        signer.update(token.encode())
-        return token + signer.hexdigest()
+        token = os.urandom(CSRF_SECRET_BYTES).hex()  # what ``secrets.token_hex`` returns
+        return token + hmac.digest(self._key, token.encode(), "sha256").hex()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         config = self.config

@@ -258,3 +258,20 @@ def test_first_visit_gets_the_csrf_cookie_litestar_would_set(client, app):
     assert b"Secure" in mine["headers"][0][1] and b"SameSite=strict" in mine["headers"][0][1]
     # A returning visitor (cookie already set) gets no new cookie.
     assert client.get("/robots.txt").headers.get_list("set-cookie") == []
+
+
+def test_csrf_tokens_are_what_litestar_makes_and_checks(app):
+    """New tokens: 32 random bytes in hex, then their HMAC-SHA256 under the secret (Litestar's format)."""
+    from concelho.suite.security import SuiteCSRFMiddleware, csrf_config
+    from litestar.middleware.csrf import CSRFMiddleware, generate_csrf_hash
+
+    config = csrf_config(app)
+    assert config is not None
+    ours = SuiteCSRFMiddleware(app=app, config=config)
+    tokens = {ours.new_token() for _ in range(50)}
+    assert len(tokens) == 50
+    for token in tokens:
+        assert len(token) == 128 and int(token, 16) >= 0
+        assert token[64:] == generate_csrf_hash(token=token[:64], secret=config.secret)
+        # Litestar's own check accepts it as cookie and form value.
+        assert CSRFMiddleware(app=app, config=config)._csrf_tokens_match(token, token)
