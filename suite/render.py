@@ -96,7 +96,7 @@ def portal_nav(request: Request, state: Any, lang: str, user: Any, current_path:
             for index, (item, _label, prefix) in enumerate(_nav_entries(state, "portal", lang))
             if not item.permission and here.startswith(prefix)
         )
-        visitor_key = (lang, current, current_path == "/")
+        visitor_key = ("visitor", lang, current, current_path == "/")
         html = state.nav_html.get(visitor_key)
         if html is not None:
             return html

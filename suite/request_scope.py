@@ -45,5 +45,6 @@ def request_path(request: Request) -> str:
 
 
 def request_query(request: Request) -> str:
-    """``request.url.query`` (the raw query string), without building the URL."""
-    return request.scope.get("query_string", b"").decode()
+    """``request.url.query`` (the raw query string), without building the URL; bytes that are not
+    UTF-8 are kept as surrogates instead of failing."""
+    return request.scope.get("query_string", b"").decode("utf-8", "surrogateescape")

@@ -340,3 +340,43 @@ def test_stored_tags_are_clean_text_once_each():
     assert clean_tags(raw) == ["ponte", "rioSereno", "7", "ab"]
     assert clean_tags(["a", "b", "c"], limit=2) == ["a", "b"]
     assert wanted_tags(["ponte", "rio\x1f"]) == "\x1fponte\x1frio\x1f"
+
+
+def test_a_query_string_that_is_not_utf8_still_gets_the_page(anon):
+    """Browsers percent-encode, but a raw byte reaching the page cache's key must not fail the page."""
+
+    async def get(path: str, query: bytes) -> tuple[int, bytes]:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": query,
+            "root_path": "",
+            "headers": [(b"host", b"testserver.local")],
+            "client": ("127.0.0.1", 5000),
+            "server": ("testserver.local", 80),
+            "state": {},
+        }
+        answer: dict[str, Any] = {"body": b""}
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                answer["status"] = message["status"]
+            else:
+                answer["body"] += message.get("body", b"")
+
+        await anon.app(scope, receive, send)
+        return answer["status"], answer["body"]
+
+    for path in ("/", "/noticias", "/accessibility"):
+        for _ in range(2):  # rendered, then served from the page cache
+            status, body = anon.blocking_portal.call(get, path, b"categoria=\xff\xfe&pagina=1")
+            assert status == 200, (path, body[:300])
+            assert b"<h1" in body
