@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from .i18n import N_
 from .render import render_sync
+from .request_scope import request_path, request_query
 
 log = logging.getLogger("suite.errors")
 
@@ -38,7 +39,7 @@ DEFAULT_DETAILS = (
 
 
 def _wants_json(request: Request) -> bool:
-    path = request.url.path
+    path = request_path(request)
     return path.startswith(("/api/", "/open311/")) or (
         "application/json" in request.headers.get("accept", "") and "text/html" not in request.headers.get("accept", "")
     )
@@ -62,8 +63,10 @@ def _error_page(request: Request, status: int, detail: str) -> Response:
 def http_exception_handler(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
     if isinstance(exc, NotAuthorizedException) and request.method == "GET" and not _wants_json(request):
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return Redirect(f"/login?next={quote(target)}", status_code=303)
+        query = request_query(request)
+        target = request_path(request) + (f"?{query}" if query else "")
+        # Bytes of the query that were not UTF-8 go back out percent-encoded as they came.
+        return Redirect(f"/login?next={quote(target, errors='surrogateescape')}", status_code=303)
     detail = exc.detail if status < 500 else TITLES[500]
     if status == 403 and detail == "CSRF token verification failed":
         detail = CSRF_FAILED
@@ -75,5 +78,5 @@ def http_exception_handler(request: Request, exc: HTTPException) -> Response:
 
 
 def internal_error_handler(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.exception("unhandled error on %s %s", request.method, request_path(request), exc_info=exc)
     return _error_page(request, HTTP_500_INTERNAL_SERVER_ERROR, TITLES[500])

@@ -343,9 +343,10 @@ def test_stored_tags_are_clean_text_once_each():
 
 
 def test_a_query_string_that_is_not_utf8_still_gets_the_page(anon):
-    """Browsers percent-encode, but a raw byte reaching the page cache's key must not fail the page."""
+    """Browsers percent-encode, but raw bytes in the query must fail neither a page, its cached copy, the 404
+    page nor the sign-in redirect (which passes them on percent-encoded)."""
 
-    async def get(path: str, query: bytes) -> tuple[int, bytes]:
+    async def get(path: str, query: bytes) -> tuple[int, bytes, dict[bytes, bytes]]:
         scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
@@ -369,14 +370,21 @@ def test_a_query_string_that_is_not_utf8_still_gets_the_page(anon):
         async def send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 answer["status"] = message["status"]
+                answer["headers"] = dict(message["headers"])
             else:
                 answer["body"] += message.get("body", b"")
 
         await anon.app(scope, receive, send)
-        return answer["status"], answer["body"]
+        return answer["status"], answer["body"], answer["headers"]
 
+    query = b"categoria=\xff\xfe&pagina=1"
     for path in ("/", "/noticias", "/accessibility"):
         for _ in range(2):  # rendered, then served from the page cache
-            status, body = anon.blocking_portal.call(get, path, b"categoria=\xff\xfe&pagina=1")
+            status, body, _headers = anon.blocking_portal.call(get, path, query)
             assert status == 200, (path, body[:300])
             assert b"<h1" in body
+    status, body, _headers = anon.blocking_portal.call(get, "/noticias/nao-existe", query)
+    assert status == 404 and b"<h1" in body, body[:300]
+    status, _body, headers = anon.blocking_portal.call(get, "/intranet/content/", query)
+    assert status == 303
+    assert headers[b"location"] == b"/login?next=/intranet/content%3Fcategoria%3D%FF%FE%26pagina%3D1"
