@@ -385,6 +385,8 @@ def test_a_query_string_that_is_not_utf8_still_gets_the_page(anon):
             assert b"<h1" in body
     status, body, _headers = anon.blocking_portal.call(get, "/noticias/nao-existe", query)
     assert status == 404 and b"<h1" in body, body[:300]
+    status, body, _headers = anon.blocking_portal.call(get, "/open311/v2/services.json", query)
+    assert status == 200 and body.startswith(b"["), body[:300]
     status, _body, headers = anon.blocking_portal.call(get, "/intranet/content/", query)
     assert status == 303
     assert headers[b"location"] == b"/login?next=/intranet/content%3Fcategoria%3D%FF%FE%26pagina%3D1"

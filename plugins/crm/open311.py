@@ -9,6 +9,7 @@ from typing import Any
 from concelho.suite.auth.guards import PUBLIC
 from concelho.suite.i18n import N_, translations
 from concelho.suite.render import request_language
+from concelho.suite.request_scope import request_path
 from concelho.suite.stores import DatabaseStore
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
@@ -46,7 +47,7 @@ NOTICE_WORKING_DAYS = N_("Request %(reference)s received. Processing time: %(day
 
 
 def _format(request: Request) -> str:
-    return format_of(request.url.path)
+    return format_of(request_path(request))
 
 
 def open311_error(request: Request, exc: Exception) -> Response:
@@ -56,7 +57,7 @@ def open311_error(request: Request, exc: Exception) -> Response:
     elif isinstance(exc, HTTPException) and exc.status_code < 500:
         error = Open311Error(exc.status_code, str(exc.detail))
     else:
-        log.exception("Open311 %s %s failed", request.method, request.url.path, exc_info=exc)
+        log.exception("Open311 %s %s failed", request.method, request_path(request), exc_info=exc)
         error = Open311Error(500, "Internal error: the request was not processed.")
     return error_response(_format(request), error)
 

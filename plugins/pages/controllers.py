@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from concelho.suite.auth.guards import PUBLIC
 from concelho.suite.content.markdown import plain_text
@@ -27,6 +28,7 @@ from concelho.suite.content.portal import (
 from concelho.suite.content.types import ContentType
 from concelho.suite.i18n import N_, template_gettext
 from concelho.suite.render import render, request_language
+from concelho.suite.request_scope import request_query
 from litestar import Controller, Request, Response, get
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
@@ -74,8 +76,13 @@ def _cached(request: Request, produce: Callable[[], Awaitable[Response]]) -> Awa
     return request.app.state.suite.page_cache.serve(request, produce)
 
 
+_PRINTABLE_ASCII = "".join(map(chr, range(0x21, 0x7F)))
+
+
 def _redirect(request: Request, path: str) -> Response:
-    query = request.url.query
+    # The query goes on as it came; bytes that are not printable ASCII (never sent raw by browsers) are
+    # percent-encoded, so the Location header stays valid.
+    query = quote(request_query(request), safe=_PRINTABLE_ASCII, errors="surrogateescape")
     return Redirect(path + (f"?{query}" if query else ""), status_code=301)
 
 
