@@ -308,29 +308,55 @@ def test_anonymous_pages_open_no_session_on_sqlite(editor, anon, app, database_u
         assert checkouts == [], url
 
 
-def test_home_highlights_read_the_partial_highlight_index(app, settings):
-    """The highlights query repeats the partial index's condition, so the database reads that index
-    (a few rows) instead of every item; on PostgreSQL the planner must prove the same implication."""
+def query_plan(settings: Any, query: Any, values: dict[str, Any]) -> list[str]:
+    """The database's plan for ``query`` with ``values`` (plus ``now``), one line per step.
+
+    PostgreSQL is told not to scan tables whole, so that on the tests' tiny tables it shows which
+    index it would read on large ones.
+    """
     from concelho.suite.db import sync_url
-    from concelho.suite.pages import _highlights_query
     from sqlalchemy import create_engine
 
-    query = _highlights_query(tuple(app.state.suite.registry.content_types()))
     engine = create_engine(sync_url(settings.database_url))
     try:
         with engine.connect() as conn:
             compiled = query.compile(dialect=conn.dialect)
             sqlite = conn.dialect.name == "sqlite"
             now = "2026-11-29 00:00:00.000000" if sqlite else datetime(2026, 11, 29, tzinfo=UTC)
-            params = compiled.construct_params({"language": "pt", "now": now})
+            params = compiled.construct_params({**values, "now": now})
             args = tuple(params[name] for name in compiled.positiontup) if compiled.positional else params
             if not sqlite:
                 conn.exec_driver_sql("SET enable_seqscan = off")
             explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
-            plan = conn.exec_driver_sql(explain + compiled.string, args).all()
-            assert any("ix_core_content_highlight" in str(row) for row in plan), plan
+            return [str(row) for row in conn.exec_driver_sql(explain + compiled.string, args).all()]
     finally:
         engine.dispose()
+
+
+def test_home_highlights_read_the_partial_highlight_index(app, settings):
+    """The highlights query repeats the partial index's condition, so the database reads that index
+    (a few rows) instead of every item; on PostgreSQL the planner must prove the same implication."""
+    from concelho.suite.pages import _highlights_query
+
+    query = _highlights_query(tuple(app.state.suite.registry.content_types()))
+    plan = query_plan(settings, query, {"language": "pt"})
+    assert any("ix_core_content_highlight" in row for row in plan), plan
+
+
+@pytest.mark.parametrize("by_category", [False, True], ids=["all", "category"])
+def test_portal_listings_and_their_counts_read_the_live_index(app, settings, by_category):
+    """A listing page and its total read ``ix_core_content_live``: on SQLite the count reads nothing
+    but the index (long articles keep the columns it tests on overflow pages), and neither part
+    scans the table."""
+    from concelho.suite.content.portal import CARD_COLUMNS, _default_listing
+
+    query = _default_listing(by_category, CARD_COLUMNS)
+    values = {"type": "news.article", "language": "pt", "category": "obras", "limit": 10, "offset": 0}
+    plan = query_plan(settings, query, values)
+    assert sum("ix_core_content_live" in row for row in plan) >= 2, plan  # the page's rows and the count
+    if settings.database_url.startswith("sqlite"):
+        assert any("COVERING INDEX ix_core_content_live" in row for row in plan), plan
+        assert not any("SCAN core_content" in row for row in plan), plan
 
 
 def test_stored_tags_are_clean_text_once_each():
