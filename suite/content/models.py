@@ -37,7 +37,8 @@ class ContentItem(SQLModel, table=True):
         # The portal's listings and their counts, read from the index alone: a row of ``core_content``
         # keeps its text (body, body_html) before these columns, so with long articles SQLite would
         # otherwise follow each row's overflow pages just to test who may see it and when.  Equality on
-        # the first four leaves the entries in ``published_at`` order (newest first, read backwards).
+        # the first four leaves the entries in listing order (``published_at``, then ``id``: read
+        # backwards, newest first, with no sort even for ties or a page deep in the archive).
         Index(
             "ix_core_content_live",
             "type",
@@ -45,6 +46,7 @@ class ContentItem(SQLModel, table=True):
             "status",
             "audience",
             "published_at",
+            "id",
             "publish_at",
             "unpublish_at",
             "category",
