@@ -7,8 +7,8 @@ Create Date: 2026-11-29 11:15:00
 ``ix_core_content_live`` holds every column a portal listing filters on (type, language, status,
 audience, the publishing dates, category) with its entries in listing order (published_at, id), so
 the count of a news list and the choice of its page's rows neither sort nor read the items
-themselves (long bodies put those columns on overflow pages in SQLite).  It replaces ``ix_core_content_listing`` (type, language, status,
-published_at), whose leading columns it repeats.
+themselves (long bodies put those columns on overflow pages in SQLite).  It replaces
+``ix_core_content_listing`` (type, language, status, published_at), whose leading columns it repeats.
 """
 
 from collections.abc import Sequence
