@@ -344,7 +344,7 @@ def test_home_highlights_read_the_partial_highlight_index(app, settings):
 
 
 @pytest.mark.parametrize("by_category", [False, True], ids=["all", "category"])
-def test_portal_listings_and_their_counts_read_the_live_index(app, settings, by_category):
+def test_portal_listings_and_their_counts_read_the_live_index(settings, by_category):
     """A listing page and its total read ``ix_core_content_live``: on SQLite the count reads nothing
     but the index (long articles keep the columns it tests on overflow pages), neither part scans the
     table, and the page's rows come in listing order (newest first, then by id) with no sort."""
