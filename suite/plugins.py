@@ -96,7 +96,14 @@ class Plugin:
     # -- hooks ----------------------------------------------------------------------------------
     def configure(self, settings: Settings) -> None:
         """Receive the ``[plugins.<name>]`` settings table.  No I/O here."""
-        self.settings = {**self.default_settings(), **settings.for_plugin(self.name)}
+        self.settings = self.settings_for(settings)
+
+    def settings_for(self, settings: Settings) -> dict[str, Any]:
+        """The plugin's effective settings in an app with ``settings``: its defaults under the
+        ``[plugins.<name>]`` table (plugin objects are shared by every app of the process, so
+        request handlers read ``state.plugin_settings(name)``, worked out once per app).  A plugin
+        that validates its settings overrides this."""
+        return {**self.default_settings(), **settings.for_plugin(self.name)}
 
     def default_settings(self) -> dict[str, Any]:
         return {}

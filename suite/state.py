@@ -54,6 +54,8 @@ class SuiteState:
     #: Per slot: its renderers, each with whether it is a ``cached_slot`` (looked up once: a missing
     #: attribute on a bound method costs an AttributeError each time).
     slot_renderers: dict[str, tuple[tuple[Any, bool], ...]] = field(default_factory=dict)
+    #: Each plugin's effective settings in this app (see :meth:`plugin_settings`).
+    _plugin_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -92,6 +94,17 @@ class SuiteState:
             throttle=throttle,
             page_cache=page_cache,
         )
+
+    def plugin_settings(self, name: str) -> dict[str, Any]:
+        """Plugin ``name``'s effective settings in this app (its ``settings_for``), worked out once:
+        the settings are fixed for the app's life.  Treat the dict as read-only."""
+        values = self._plugin_settings.get(name)
+        if values is None:
+            plugin = self.registry.get(name)
+            if plugin is None:
+                raise KeyError(f"no plugin named {name!r} in this app")
+            values = self._plugin_settings[name] = plugin.settings_for(self.settings)
+        return values
 
     async def render_slot(self, name: str, request: Request) -> Markup:
         """HTML that plugins contribute to a page slot; a failing renderer is logged and skipped."""

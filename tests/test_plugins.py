@@ -182,6 +182,24 @@ def test_plugin_settings_table_is_merged_over_defaults(tmp_path):
     assert registry.get("tuned").settings == {"page_size": 10, "title": "Custom"}  # type: ignore[union-attr]
 
 
+def test_an_app_works_out_each_plugin_s_settings_once(tmp_path, database_url):
+    """Plugin objects are shared by the apps of a process: each app keeps its own effective settings."""
+    from concelho.suite.app import create_app
+
+    from .conftest import settings_for
+
+    config = tmp_path / "suite.toml"
+    config.write_text('[plugins.services]\nfeatured = ["CERT-X"]\n', encoding="utf-8")
+    plain = create_app(settings_for(tmp_path / "a", database_url)).state.suite
+    tuned = create_app(settings_for(tmp_path / "b", database_url, SUITE_CONFIG=str(config))).state.suite
+    assert tuned.plugin_settings("services")["featured"] == ["CERT-X"]
+    assert plain.plugin_settings("services")["featured"] == []
+    assert tuned.plugin_settings("services") is tuned.plugin_settings("services")
+    assert plain.plugin_settings("places") == plain.registry.get("places").settings_for(plain.settings)  # type: ignore[union-attr]
+    with pytest.raises(KeyError, match="no plugin named 'nope'"):
+        plain.plugin_settings("nope")
+
+
 def test_builtin_plugins_are_found_by_entry_points():
     found = discover()
     assert "alerts" in found

@@ -32,7 +32,7 @@ HONEYPOT = "website"
 
 def crm_settings(request: Request) -> dict[str, Any]:
     state = request.app.state.suite
-    return state.registry.get("crm").settings_for(state.settings)
+    return state.plugin_settings("crm")
 
 
 def location_map(request: Request) -> MapOptions | None:

@@ -482,7 +482,7 @@ async def retention_job(state: Any) -> int:
 
     The first run after a start with no record of an earlier purge only notes the time, so an upgrade or a fresh
     server never erases at once: the first purge comes a day later (``suite crm gdpr purge`` runs it now)."""
-    years = state.registry.get("crm").settings_for(state.settings)["retention_years"]
+    years = state.plugin_settings("crm")["retention_years"]
     if not years:
         return 0
     now = datetime.now(UTC)

@@ -173,7 +173,7 @@ async def home_block(request: Request) -> Markup:
     if user is None:
         return Markup("")
     state = request.app.state.suite
-    settings = state.registry.get("intranet").settings_for(state.settings)
+    settings = state.plugin_settings("intranet")
     lang = request_language(request)
     async with request_db(request) as db:
         must = await unread_must_read(db, user.id, lang)

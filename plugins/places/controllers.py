@@ -28,7 +28,7 @@ GEOJSON = "application/geo+json"
 
 def plugin_settings(request: Request) -> dict[str, Any]:
     state = request.app.state.suite
-    return state.registry.get("places").settings_for(state.settings)
+    return state.plugin_settings("places")
 
 
 class PlacesController(Controller):

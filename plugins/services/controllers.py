@@ -35,7 +35,7 @@ CHANNEL_NAMES = {
 
 def plugin_settings(request: Request) -> dict[str, Any]:
     state = request.app.state.suite
-    return state.registry.get("services").settings_for(state.settings)
+    return state.plugin_settings("services")
 
 
 class ServicesController(Controller):

@@ -71,7 +71,7 @@ REQUEST_GONE = N_("This request no longer exists.")
 
 def plugin_settings(request: Request) -> dict[str, Any]:
     state = request.app.state.suite
-    return state.registry.get("workspaces").settings_for(state.settings)
+    return state.plugin_settings("workspaces")
 
 
 async def load_space(request: Request, db: AsyncSession, slug: str) -> Access:
