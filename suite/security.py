@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 from typing import Any
@@ -74,12 +75,16 @@ class SuiteCSRFMiddleware(CSRFMiddleware):
         prefix, _, suffix = cookie.to_header(header="").partition(_TOKEN_MARK)
         self._cookie_prefix = prefix.encode("latin-1")
         self._cookie_suffix = suffix.encode("latin-1")
-        self._key = config.secret.encode()
+        # Keyed once: each token's HMAC starts from a copy (the one-shot ``hmac.digest`` keys a new
+        # HMAC every time: 2.4 µs a token against 1.5 µs).
+        self._mac = hmac.new(config.secret.encode(), digestmod=hashlib.sha256)
 
     def new_token(self) -> str:
         """A new token: 32 random bytes in hex and their HMAC-SHA256 under the CSRF secret."""
         token = os.urandom(CSRF_SECRET_BYTES).hex()  # what ``secrets.token_hex`` returns
-        return token + hmac.digest(self._key, token.encode(), "sha256").hex()
+        mac = self._mac.copy()
+        mac.update(token.encode())
+        return token + mac.hexdigest()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         config = self.config
