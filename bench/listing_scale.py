@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -24,7 +23,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from portal import SUITE, UVICORN, free_port, wait, wrk  # bench/portal.py: same servers, same wrk
+from portal import SUITE, UVICORN, free_port, load_demo, require_wrk, suite_env, wait, wrk  # same servers, wrk
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "portal.jsonl"
 
@@ -78,18 +77,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    require_wrk()
     work = Path(tempfile.mkdtemp(prefix="suite-bench-scale-"))
-    new_env = {**os.environ, "SUITE_DATA_DIR": str(work / "new"), "SUITE_JOBS_INTERVAL_SECONDS": "3600"}
-    new_env.pop("SUITE_CONFIG", None)
+    new_env = suite_env(work / "new")
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        for command in (
-            ["init", "--admin-email", "a@b.pt", "--admin-password", "bench-password-1"],
-            ["demo", "load"],
-        ):
-            subprocess.run([SUITE, *command], env=new_env, check=True, capture_output=True, cwd=work)
+        load_demo(new_env, work)
         articles = work / "articles.jsonl"
         articles.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in long_articles(args.articles)))
         subprocess.run(

@@ -62,6 +62,25 @@ def wrk(url: str, seconds: int, connections: int) -> tuple[float, float, float]:
     return rps, pct("50"), pct("99")
 
 
+def require_wrk() -> None:
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+
+
+def suite_env(data_dir: Path) -> dict[str, str]:
+    """The environment of suite commands and servers with their data in ``data_dir`` (no background job runs)."""
+    env = {**os.environ, "SUITE_DATA_DIR": str(data_dir), "SUITE_JOBS_INTERVAL_SECONDS": "3600"}
+    env.pop("SUITE_CONFIG", None)
+    return env
+
+
+def load_demo(env: dict[str, str], cwd: Path) -> None:
+    """A new suite in ``env``'s data folder with the demo municipality."""
+    subprocess.run([SUITE, "init", "--admin-email", "a@b.pt", "--admin-password", "bench-password-1"], env=env,
+                   check=True, capture_output=True, cwd=cwd)  # fmt: skip
+    subprocess.run([SUITE, "demo", "load"], env=env, check=True, capture_output=True, cwd=cwd)
+
+
 def first_link(base: str, path: str, prefix: str) -> str | None:
     html = urllib.request.urlopen(base + path, timeout=5).read().decode()  # noqa: S310 - loopback only
     m = re.search(rf'href="({re.escape(prefix)}[a-z0-9-]+)"', html)
@@ -74,14 +93,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    require_wrk()
     work = Path(tempfile.mkdtemp(prefix="suite-bench-"))
-    env = {**os.environ, "SUITE_DATA_DIR": str(work / "var"), "SUITE_JOBS_INTERVAL_SECONDS": "3600"}
-    env.pop("SUITE_CONFIG", None)
-    subprocess.run([SUITE, "init", "--admin-email", "a@b.pt", "--admin-password", "bench-password-1"], env=env,
-                   check=True, capture_output=True, cwd=work)  # fmt: skip
-    subprocess.run([SUITE, "demo", "load"], env=env, check=True, capture_output=True, cwd=work)
+    env = suite_env(work / "var")
+    load_demo(env, work)
     # Built now, so no server spends its first seconds (and the measurements') building it.
     subprocess.run([SUITE, "search", "reindex"], env=env, check=True, capture_output=True, cwd=work)
     ports = {"hello": free_port(), "cached": free_port(), "uncached": free_port()}
