@@ -23,7 +23,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from portal import SUITE, UVICORN, free_port, load_demo, require_wrk, suite_env, wait, wrk  # same servers, wrk
+from portal import SUITE, UVICORN, free_port, load_demo, require_wrk, stop, suite_env, wait, wrk
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "portal.jsonl"
 
@@ -133,11 +133,7 @@ def main() -> None:
             print(f"{label:<20}{old[0]:>10.0f}{old[2]:>9.1f}{new[0]:>10.0f}{new[2]:>9.1f}{new[0] / old[0]:>9.2f}"
                   f"  {min(ratios):.2f}–{max(ratios):.2f}")  # fmt: skip
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=10)
-        shutil.rmtree(work, ignore_errors=True)
+        stop(procs, work)
 
 
 if __name__ == "__main__":

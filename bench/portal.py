@@ -81,6 +81,15 @@ def load_demo(env: dict[str, str], cwd: Path) -> None:
     subprocess.run([SUITE, "demo", "load"], env=env, check=True, capture_output=True, cwd=cwd)
 
 
+def stop(procs: list[subprocess.Popen[bytes]], work: Path) -> None:
+    """Stop the bench's servers and remove its folder."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.wait(timeout=10)
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def first_link(base: str, path: str, prefix: str) -> str | None:
     html = urllib.request.urlopen(base + path, timeout=5).read().decode()  # noqa: S310 - loopback only
     m = re.search(rf'href="({re.escape(prefix)}[a-z0-9-]+)"', html)
@@ -159,11 +168,7 @@ def main() -> None:
         worst = min((v, k) for k, v in medians.items() if k[1] == "uncached")
         print(f"lowest median uncached ratio: {worst[0]:.2f} ({worst[1][0]})")
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=10)
-        shutil.rmtree(work, ignore_errors=True)
+        stop(procs, work)
 
 
 if __name__ == "__main__":
