@@ -56,6 +56,8 @@ class SuiteState:
     slot_renderers: dict[str, tuple[tuple[Any, bool], ...]] = field(default_factory=dict)
     #: Each plugin's effective settings in this app (see :meth:`plugin_settings`).
     _plugin_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: What each plugin keeps for this app (see :meth:`plugin_cache`).
+    _plugin_caches: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -105,6 +107,16 @@ class SuiteState:
                 raise KeyError(f"no plugin named {name!r} in this app")
             values = self._plugin_settings[name] = plugin.settings_for(self.settings)
         return values
+
+    def plugin_cache(self, name: str) -> dict[str, Any]:
+        """Where plugin ``name`` keeps what it builds for this app (a store, rows it re-reads when the
+        content generation moves); it goes with the app.  A plugin object is shared by every app of
+        the process, so what it kept itself by ``id(state)`` could reach a later app that got the id
+        of a dead one (tests build many apps)."""
+        cache = self._plugin_caches.get(name)
+        if cache is None:
+            cache = self._plugin_caches[name] = {}
+        return cache
 
     async def render_slot(self, name: str, request: Request) -> Markup:
         """HTML that plugins contribute to a page slot; a failing renderer is logged and skipped."""

@@ -200,6 +200,27 @@ def test_an_app_works_out_each_plugin_s_settings_once(tmp_path, database_url):
         plain.plugin_settings("nope")
 
 
+def test_what_a_plugin_keeps_for_an_app_goes_with_that_app(tmp_path, database_url):
+    """Plugin objects outlive apps: a store or cache a plugin kept by ``id(state)`` could reach a later app
+    that got a dead app's id (the CRM rate limit then counted another test's submissions)."""
+    import gc
+
+    from concelho.suite.app import create_app
+
+    from .conftest import settings_for
+
+    first = create_app(settings_for(tmp_path / "a", database_url)).state.suite
+    crm = first.registry.get("crm")
+    assert crm.limit_store(first) is first.plugin_cache("crm")["limit_store"]  # type: ignore[union-attr]
+    assert crm.limit_store(first).database is first.database  # type: ignore[union-attr]
+    del first
+    gc.collect()
+    second = create_app(settings_for(tmp_path / "b", database_url)).state.suite
+    assert "limit_store" not in second.plugin_cache("crm")
+    assert crm.limit_store(second).database is second.database  # type: ignore[union-attr]
+    assert not [name for name, value in vars(crm).items() if isinstance(value, dict) and name != "settings"]
+
+
 def test_builtin_plugins_are_found_by_entry_points():
     found = discover()
     assert "alerts" in found

@@ -17,12 +17,6 @@ class AlertsPlugin(Plugin):
     version = "0.1.0"
     permissions = {"alerts.manage": "Raise and clear the portal alert banner"}
 
-    def __init__(self) -> None:
-        super().__init__()
-        #: Per app: (page-cache generation, read at, active alerts), refreshed whenever the generation moves
-        #: or after the page cache's maximum age (an alert reaching its end goes away within that time).
-        self._cache: dict[int, tuple[int, float, list[Any]]] = {}
-
     def route_handlers(self) -> list[Any]:
         from .controllers import AlertsController
 
@@ -33,9 +27,6 @@ class AlertsPlugin(Plugin):
 
     def template_hooks(self) -> dict[str, Any]:
         return {"portal_top": self.render_banner, "head": self.render_stylesheet}
-
-    def listeners(self) -> dict[str, list[Any]]:
-        return {"alerts.changed": [self.invalidate]}
 
     def cli(self):  # type: ignore[no-untyped-def]
         from .cli import app
@@ -61,13 +52,14 @@ class AlertsPlugin(Plugin):
         )
         return 1
 
-    def invalidate(self, **_: Any) -> None:
-        self._cache.clear()
-
     async def current_alerts(self, request: Any) -> list[Any]:
+        """The active alerts, kept for the app with the page-cache generation they were read at: raising
+        or clearing an alert moves the generation (and ``alerts.changed`` makes this worker poll it at
+        once); an alert reaching its end goes away within the page cache's maximum age."""
         state = request.app.state.suite
         generation = await state.page_cache.generation()
-        cached = self._cache.get(id(state))
+        cache = state.plugin_cache(self.name)
+        cached = cache.get("alerts")
         now = time.monotonic()
         if cached is None or cached[0] != generation or now - cached[1] >= state.page_cache.max_age_seconds:
             from concelho.suite.content.portal import portal_reads
@@ -75,7 +67,7 @@ class AlertsPlugin(Plugin):
             from .services import active_alerts
 
             alerts = await active_alerts(portal_reads(request))
-            cached = self._cache[id(state)] = (generation, now, alerts)
+            cached = cache["alerts"] = (generation, now, alerts)
         return cached[2]
 
     def render_stylesheet(self, request: Any) -> Markup:

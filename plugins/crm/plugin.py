@@ -61,11 +61,6 @@ class CrmPlugin(Plugin):
         "crm.manage": "See every citizen case, route and assign cases",
     }
 
-    def __init__(self) -> None:
-        super().__init__()
-        #: Per app: the per-IP submission limiter store (its own namespace of ``core_kv``).
-        self._limit_stores: dict[int, Any] = {}
-
     def default_settings(self) -> dict[str, Any]:
         return {
             "reference_prefix": "VM",
@@ -92,11 +87,13 @@ class CrmPlugin(Plugin):
         return parse_settings({**self.default_settings(), **settings.for_plugin(self.name)})
 
     def limit_store(self, state: Any) -> Any:
-        store = self._limit_stores.get(id(state))
+        """The app's store of submissions per IP (for the rate limit)."""
+        cache = state.plugin_cache(self.name)
+        store = cache.get("limit_store")
         if store is None:
             from concelho.suite.stores import DatabaseStore
 
-            store = self._limit_stores[id(state)] = DatabaseStore(state.database, "crm.submissions.ip")
+            store = cache["limit_store"] = DatabaseStore(state.database, "crm.submissions.ip")
         return store
 
     def route_handlers(self) -> list[Any]:
