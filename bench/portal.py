@@ -58,11 +58,11 @@ class Run(NamedTuple):
     rps: float
     p50: float
     p99: float
-    #: CPU time the server process used per request (µs), or 0.0 when not known.
-    cpu_us: float = 0.0
+    #: CPU time the server process used per request (µs).
+    cpu_us: float
     #: Share of the run's wall time the server, and wrk, spent on a CPU (1.0 = one core all the time).
-    server_busy: float = 0.0
-    client_busy: float = 0.0
+    server_busy: float
+    client_busy: float
 
 
 def process_cpu(pid: int) -> float:
