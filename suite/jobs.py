@@ -66,8 +66,12 @@ async def run_periodically(state: Any, jobs: list[Job], interval: float, wake: a
         if wake is None:
             await asyncio.sleep(interval)
         else:
+            # ``asyncio.timeout``, not ``wait_for``: on Python 3.11, ``wait_for`` cancelled just as the
+            # event is set returns instead of raising, and the loop would outlive its cancellation
+            # (a shutdown right after a content change then waited for this task for ever).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=interval)
+                async with asyncio.timeout(interval):
+                    await wake.wait()
             wake.clear()
 
 
